@@ -1,0 +1,12 @@
+"""asym-reid: person re-identification on asymmetric data (occluded, partial, infrared-visible,
+text-image) as plugins for MMEngine and torchreid.
+
+Importing the package registers every model, dataset, transform, sampler, metric, hook and
+re-ranker in the MMEngine scope ``asym`` and makes MMEngine checkpoints loadable on torch >= 2.6.
+"""
+from .version import __version__  # noqa: F401
+from . import registry  # noqa: F401
+from . import engine  # noqa: F401  (checkpoint allow-list, atomic file backend)
+from . import data, evaluation, hooks, methods, models  # noqa: F401
+
+__all__ = ['__version__', 'registry']

@@ -1,0 +1,3 @@
+from .base import DatasetFormatError, ReIDDataset
+
+__all__ = ['ReIDDataset', 'DatasetFormatError']

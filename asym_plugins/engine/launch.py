@@ -1,0 +1,90 @@
+"""Settings that let MMEngine's Runner run on any machine: GPUs or CPUs only, 1 or N processes."""
+import difflib
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+
+def check_cfg_option_keys(cfg: Config, options: Optional[dict]) -> None:
+    """Refuse a ``--cfg-options`` key that looks like a typo of an existing key.
+
+    MMEngine adds unknown keys silently, so ``model.bakbone.depth=101`` would change nothing.
+    A key whose parent exists, that is itself absent, and that is close to a sibling's name
+    raises ``KeyError`` with the suggestion; genuinely new keys are still allowed.
+    """
+    for key in (options or {}):
+        node, parts = cfg, key.split('.')
+        for depth, part in enumerate(parts):
+            if isinstance(node, (list, tuple)) and part.isdigit():
+                node = node[int(part)] if int(part) < len(node) else None
+            elif isinstance(node, (dict, ConfigDict)):
+                if part not in node:
+                    close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.8)
+                    if close:
+                        where = '.'.join(parts[:depth] + [close[0]])
+                        raise KeyError(f'--cfg-options: unknown config key {key!r}; did you mean '
+                                       f'{where!r}? (run with the config file open to see the '
+                                       'available keys)')
+                    break
+                node = node[part]
+            else:
+                break
+
+
+def _set_gloo_defaults(cfg: Config) -> None:
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
+    dist_cfg['backend'] = 'gloo'
+    # MMEngine's default wrapper pins device_ids=[LOCAL_RANK], which DDP refuses on CPU.
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+
+
+def prepare_runtime_cfg(cfg: Config, args) -> Config:
+    """Apply the common command-line flags of ``tools/train.py`` and ``tools/test.py``.
+
+    ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``.
+    On a machine without CUDA and with a launcher, the process group is initialised here with
+    gloo (MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally).
+    """
+    check_cfg_option_keys(cfg, args.cfg_options)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(cfg.filename))[0])
+
+    if getattr(args, 'amp', False):
+        if torch.cuda.is_available():
+            optim = cfg.optim_wrapper
+            if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+                print_log('AMP is already enabled in the config.', logger='current')
+            else:
+                optim.type = 'AmpOptimWrapper'
+                optim.setdefault('loss_scale', 'dynamic')
+        else:
+            print_log('--amp needs a CUDA device; none is available, training in float32.',
+                      logger='current', level=30)
+
+    resume = getattr(args, 'resume', None)
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume {resume!r}: no such checkpoint file; pass an '
+                                    'existing .pth or "auto" for the latest in --work-dir.')
+        cfg.resume, cfg.load_from = True, resume
+
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        _set_gloo_defaults(cfg)
+        if args.launcher == 'pytorch' and not dist.is_initialized():
+            dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
+                                    world_size=int(os.environ['WORLD_SIZE']))
+    return cfg
