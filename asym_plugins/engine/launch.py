@@ -73,6 +73,10 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
             print_log('--amp needs a CUDA device; none is available, training in float32.',
                       logger='current', level=30)
 
+    hooks = cfg.setdefault('custom_hooks', [])
+    if not any(str(h.get('type', '')).split('.')[-1] == 'PortableCheckpointHook' for h in hooks):
+        hooks.append(dict(type='asym.PortableCheckpointHook'))
+
     resume = getattr(args, 'resume', None)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None

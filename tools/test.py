@@ -1,0 +1,65 @@
+"""Evaluate a checkpoint on a config's test set; optionally save the features for re-ranking.
+
+Examples::
+    python tools/test.py configs/baseline/synthetic.py work_dirs/synthetic/epoch_10.pth
+    python tools/test.py CONFIG CKPT --save-features feats.npz   # then: tools/rerank.py feats.npz
+    bash tools/dist_test.sh CONFIG CKPT 2
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import asym_plugins  # noqa: E402,F401
+from asym_plugins.engine import prepare_runtime_cfg  # noqa: E402
+from asym_plugins.engine.checkpoint import load_checkpoint_strict  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a Re-ID model (asym-reid, MMEngine).')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='folder for logs and metrics')
+    parser.add_argument('--save-features', metavar='NPZ',
+                        help='write query/gallery features, pids and camids to this .npz')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. test_evaluator.metric=cosine')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def _set_save_features(cfg, path):
+    evaluators = cfg.test_evaluator
+    evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
+    for ev in evaluators:
+        ev['save_features'] = os.path.abspath(path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'{what} {path!r} does not exist.')
+    cfg = Config.fromfile(args.config)
+    args.amp, args.resume = False, None
+    cfg = prepare_runtime_cfg(cfg, args)
+    cfg.load_from = None  # loaded strictly below
+    if args.save_features:
+        _set_save_features(cfg, args.save_features)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    load_checkpoint_strict(runner, args.checkpoint, config_path=args.config)
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
