@@ -4,7 +4,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torchvision
-from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.models.resnet import Bottleneck
 
 from asym_plugins.registry import MODELS
 from .base import BaseReIDBackbone

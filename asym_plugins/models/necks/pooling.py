@@ -1,9 +1,8 @@
 """Global pooling necks: (N, C, H, W) feature map -> (N, C) feature."""
-from typing import Sequence, Tuple, Union
+from typing import Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from asym_plugins.registry import MODELS
 

@@ -1,0 +1,174 @@
+"""The BoT strong baseline (Luo et al. 2019) as an MMEngine model."""
+import copy
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+
+from asym_plugins.registry import MODELS
+from asym_plugins.structures import ReIDDataSample
+
+#: Losses of the BoT recipe: ID loss with label smoothing + batch-hard triplet (margin 0.3).
+DEFAULT_LOSSES = dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
+                      triplet=dict(type='TripletLoss', margin=0.3))
+
+#: What a loss is computed on: the classifier's logits, ``f_t`` (pooled, before BNNeck) or
+#: ``f_i`` (after BNNeck).
+LOSS_INPUTS = ('logits', 'feature', 'bn_feature')
+TEST_FEATURES = ('after_bn', 'before_bn')
+
+
+@MODELS.register_module()
+class ReIDBaseline(BaseModel):
+    """backbone -> pooling neck (``f_t``) -> BNNeck (``f_i``) -> linear classifier.
+
+    Training (``mode='loss'``) sums the configured losses: by default the label-smoothed ID
+    loss on the logits and the batch-hard triplet loss on ``f_t``. Testing
+    (``mode='predict'``) writes ``f_i`` (``test_feature='after_bn'``) or ``f_t``
+    (``'before_bn'``) to each data sample's ``pred_feature``, on the model's device.
+    ``mode='tensor'`` returns that feature batch (N, D).
+
+    Args:
+        backbone: config of a backbone returning (N, C, H, W) maps (or a tuple of them, whose
+            last one is used), e.g. ``dict(type='ReIDResNet', depth=50, last_stride=1)``.
+        neck: pooling config, default ``dict(type='GlobalPooling', pooling='avg')``.
+        head: ``dict(type='BNNeckHead', num_classes=N)``; ``in_channels`` defaults to the
+            backbone's ``out_channels``. ``num_classes`` (the number of training identities)
+            is needed for the ID loss only.
+        losses: dict name -> loss config; ``None`` as a value disables that loss. Each config
+            may carry ``input`` (one of ``'logits'``, ``'feature'`` = f_t, ``'bn_feature'`` =
+            f_i); by default ``'id'`` and cross-entropy types take the logits, others ``f_t``.
+            Weights go in each loss's ``loss_weight``. Output keys are ``loss_<name>``.
+        test_feature: ``'after_bn'`` (BoT) or ``'before_bn'``.
+        data_preprocessor: default ``dict(type='ReIDDataPreprocessor')``.
+        init_cfg: MMEngine init config of the whole model.
+
+    Examples::
+        >>> model = ReIDBaseline(backbone=dict(type='SmallReIDNet', out_channels=256),
+        ...                      head=dict(type='BNNeckHead', num_classes=10))
+        >>> model(torch.rand(8, 3, 128, 64), mode='tensor').shape
+        torch.Size([8, 256])
+    """
+
+    def __init__(self, backbone: dict, neck: Optional[dict] = None, head: Optional[dict] = None,
+                 losses: Optional[Dict[str, Optional[dict]]] = DEFAULT_LOSSES,
+                 test_feature: str = 'after_bn',
+                 data_preprocessor: Union[dict, nn.Module, None] = None,
+                 init_cfg: Union[dict, list, None] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ReIDDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            # Built from our registry, so no default scope is needed outside a Runner.
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if test_feature not in TEST_FEATURES:
+            raise ValueError(f'ReIDBaseline: test_feature must be one of {TEST_FEATURES}, '
+                             f'got {test_feature!r} (model.test_feature).')
+        self.test_feature = test_feature
+
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck if neck is not None
+                                 else dict(type='GlobalPooling', pooling='avg'))
+        head = dict(head if head is not None else dict(type='BNNeckHead'))
+        head.setdefault('type', 'BNNeckHead')
+        if head.get('in_channels') is None:
+            channels = getattr(self.backbone, 'out_channels', None)
+            if channels is None:
+                raise ValueError('ReIDBaseline: set model.head.in_channels; the backbone '
+                                 f'{type(self.backbone).__name__} has no out_channels.')
+            head['in_channels'] = channels
+        self.head = MODELS.build(head)
+
+        self.losses = nn.ModuleDict()
+        self.loss_inputs: Dict[str, str] = {}
+        for name, cfg in (losses or {}).items():
+            if cfg is None:
+                continue
+            cfg = copy.deepcopy(dict(cfg))
+            default_input = 'logits' if (name == 'id' or 'CrossEntropy' in str(cfg.get('type'))) \
+                else 'feature'
+            loss_input = cfg.pop('input', default_input)
+            if loss_input not in LOSS_INPUTS:
+                raise ValueError(f'ReIDBaseline: model.losses.{name}.input must be one of '
+                                 f'{LOSS_INPUTS}, got {loss_input!r}.')
+            self.losses[name] = MODELS.build(cfg)
+            self.loss_inputs[name] = loss_input
+
+    @property
+    def num_classes(self) -> Optional[int]:
+        return getattr(self.head, 'num_classes', None)
+
+    def extract_feat(self, inputs: torch.Tensor
+                     ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Images (N, 3, H, W) -> ``(f_t, f_i, logits)``; logits is None without a classifier."""
+        f_t = self.neck(self.backbone(inputs))
+        f_i, logits = self.head(f_t)
+        return f_t, f_i, logits
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            f_t, f_i, _ = self.extract_feat(inputs)
+            return f_i if self.test_feature == 'after_bn' else f_t
+        raise ValueError(f'ReIDBaseline: unknown mode {mode!r}; use "loss", "predict" or '
+                         f'"tensor".')
+
+    def _labels(self, data_samples: Optional[List[ReIDDataSample]],
+                device: torch.device) -> torch.Tensor:
+        if not data_samples or any('gt_label' not in ds for ds in data_samples):
+            raise ValueError('ReIDBaseline.loss needs data_samples with gt_label (the relabelled '
+                             'training pid); pack training samples with PackReIDInputs from a '
+                             'dataset built with split="train".')
+        return torch.cat([ds.gt_label.reshape(-1) for ds in data_samples]).long().to(device)
+
+    def _check_labels(self, labels: torch.Tensor) -> None:
+        num_classes = self.num_classes
+        if num_classes is None:
+            raise ValueError('ReIDBaseline: an ID loss is configured but model.head.num_classes '
+                             'is None; set model.head.num_classes to the number of training '
+                             'identities, N (or disable it with model.losses.id=None).')
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0:
+            raise ValueError(f'ReIDBaseline: training label {low} < 0; junk samples (pid -1) '
+                             f'must not reach the training set (relabel the train split).')
+        if high >= num_classes:
+            raise ValueError(f'ReIDBaseline: training label {high} >= model.head.num_classes='
+                             f'{num_classes}; set model.head.num_classes to the number of '
+                             f'training identities, N (here at least {high + 1}).')
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
+             ) -> Dict[str, torch.Tensor]:
+        """Returns ``{'loss_<name>': scalar, ..., 'acc_id': top-1 training accuracy}``."""
+        if len(self.losses) == 0:
+            raise ValueError('ReIDBaseline: no loss configured (model.losses is empty).')
+        f_t, f_i, logits = self.extract_feat(inputs)
+        labels = self._labels(data_samples, f_t.device)
+        sources = dict(logits=logits, feature=f_t, bn_feature=f_i)
+        if 'logits' in self.loss_inputs.values():
+            self._check_labels(labels)
+        out: Dict[str, torch.Tensor] = {}
+        for name, loss_fn in self.losses.items():
+            out[f'loss_{name}'] = loss_fn(sources[self.loss_inputs[name]], labels)
+        if logits is not None and self.num_classes is not None:
+            with torch.no_grad():
+                out['acc_id'] = (logits.argmax(dim=1) == labels).float().mean()
+        return out
+
+    def predict(self, inputs: torch.Tensor,
+                data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
+        """Sets ``pred_feature`` (D,) on each sample (new samples when none are given)."""
+        f_t, f_i, _ = self.extract_feat(inputs)
+        feats = (f_i if self.test_feature == 'after_bn' else f_t).detach()
+        if data_samples is None:
+            data_samples = [ReIDDataSample() for _ in range(feats.shape[0])]
+        if len(data_samples) != feats.shape[0]:
+            raise ValueError(f'ReIDBaseline.predict: {feats.shape[0]} images but '
+                             f'{len(data_samples)} data samples.')
+        for sample, feat in zip(data_samples, feats):
+            sample.pred_feature = feat
+        return data_samples
