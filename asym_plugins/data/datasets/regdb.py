@@ -1,0 +1,85 @@
+"""RegDB parser (visible-thermal)."""
+import os.path as osp
+from typing import Dict, List
+
+from asym_plugins.registry import DATASETS
+
+from .base import DatasetFormatError
+from .file_layout import FileLayoutDataset
+
+MODES = ('visible_to_thermal', 'thermal_to_visible')
+
+
+@DATASETS.register_module()
+class RegDB(FileLayoutDataset):
+    """RegDB (Nguyen et al., Sensors 2017): 412 identities x (10 visible + 10 thermal images).
+
+    Layout (``data_root`` may be ``RegDB/`` itself or its parent)::
+
+        RegDB/
+        ├── Visible/1/male_front_v_00007_1.bmp ...
+        ├── Thermal/1/male_front_t_00007_1.bmp ...
+        ├── idx/train_visible_{1..10}.txt   lines 'Visible/1/male_front_v_00007_1.bmp 0'
+        ├── idx/train_thermal_{1..10}.txt
+        ├── idx/test_visible_{1..10}.txt
+        ├── idx/test_thermal_{1..10}.txt
+        └── part_masks/    (synthetic data only) masks mirroring the image paths, .png
+
+    Paths in the idx files are relative to the RegDB folder; pid = the line's label.
+    ``camid`` 0 for visible and 1 for thermal (``modality`` 'visible' / 'infrared'), so the
+    same-camera rule never removes a cross-modality match. Each trial splits the ids 206/206
+    (2,060 test images per modality); the model of trial ``t`` is evaluated on trial ``t``.
+
+    Splits of trial ``trial``: 'train' = ``train_visible_t`` + ``train_thermal_t``;
+    ``mode='visible_to_thermal'``: 'query' = ``test_visible_t``, 'gallery' = ``test_thermal_t``;
+    ``mode='thermal_to_visible'``: the reverse.
+
+    Args:
+        data_root: see above.
+        split: ``'train'`` | ``'query'`` | ``'gallery'``.
+        trial: 1..10.
+        mode: ``'visible_to_thermal'`` | ``'thermal_to_visible'``.
+        verify_images: decode every image at scan time.
+
+    Examples::
+        >>> q = RegDB(data_root='data/RegDB', split='query', trial=3, mode='thermal_to_visible')
+    """
+
+    DATASET_NAME = 'RegDB'
+    ROOT_NAMES = ('RegDB', 'regdb', 'RegDB/RegDB')
+    LINE_EXAMPLE = 'Visible/1/male_front_v_00007_1.bmp 0'
+
+    def __init__(self, data_root: str = '', split: str = 'train', trial: int = 1,
+                 mode: str = 'visible_to_thermal', **kwargs):
+        if int(trial) != trial or not 1 <= trial <= 10:
+            raise ValueError(f'RegDB: trial={trial!r}; expected an integer in 1..10.')
+        if mode not in MODES:
+            raise ValueError(f'RegDB: mode={mode!r}; expected one of {MODES}.')
+        self.trial = int(trial)
+        self.mode = mode
+        super().__init__(data_root=data_root, split=split, **kwargs)
+
+    def _idx_files(self) -> List[str]:
+        t = self.trial
+        if self.split == 'train':
+            return [f'idx/train_visible_{t}.txt', f'idx/train_thermal_{t}.txt']
+        query_visible = self.mode == 'visible_to_thermal'
+        visible = (self.split == 'query') == query_visible
+        return [f'idx/test_{"visible" if visible else "thermal"}_{t}.txt']
+
+    def parse_split(self) -> List[Dict]:
+        files = self._idx_files()
+        root = self.resolve_dataset_root(files)
+        samples = []
+        for f in files:
+            list_path = osp.join(root, f)
+            thermal = 'thermal' in osp.basename(f)
+            for rel, label in self.read_list_file(list_path, self.LINE_EXAMPLE):
+                path = osp.join(root, rel)
+                if not osp.isfile(path):
+                    raise DatasetFormatError(
+                        f'RegDB: {list_path} lists {rel!r} but {path!r} does not exist '
+                        f'(paths are relative to the RegDB folder, e.g. {self.LINE_EXAMPLE!r}).')
+                samples.append(dict(img_path=path, pid=label, camid=int(thermal),
+                                    modality='infrared' if thermal else 'visible'))
+        return samples
