@@ -18,7 +18,7 @@ def check_cfg_option_keys(cfg: Config, options: Optional[dict]) -> None:
     raises ``KeyError`` with the suggestion; genuinely new keys are still allowed.
     """
     for key in (options or {}):
-        node, parts = cfg, key.split('.')
+        node, parts = cfg.to_dict(), key.split(".")
         for depth, part in enumerate(parts):
             if isinstance(node, (list, tuple)) and part.isdigit():
                 node = node[int(part)] if int(part) < len(node) else None
@@ -34,6 +34,47 @@ def check_cfg_option_keys(cfg: Config, options: Optional[dict]) -> None:
                 node = node[part]
             else:
                 break
+
+
+def _walk(node, path=''):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, f'{path}.{k}' if path else str(k))
+        yield path, node
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _walk(v, f'{path}.{i}')
+
+
+def check_local_paths(cfg: Config) -> None:
+    """Check every local input a config names before anything is built, and report all the
+    missing ones at once: dataset ``data_root`` folders, ``Pretrained`` checkpoints and
+    ``load_from``. Nothing is ever downloaded, so a missing file is the user's to provide.
+    """
+    missing = {}  # missing path -> (what, [config keys])
+    for path, node in _walk(cfg.to_dict()):
+        root = node.get('data_root')
+        if path and isinstance(root, str) and root and not osp.isdir(root):
+            what = (f"dataset folder of {node.get('type', 'the dataset')} (layout: see the "
+                    "class docstring); put the release there (a symlink is fine)")
+            missing.setdefault(root, (what, []))[1].append(f'{path}.data_root')
+        if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+            ckpt = node['checkpoint']
+            if '://' not in ckpt and not osp.isfile(ckpt):
+                what = 'pretrained weights (a local ImageNet .pth; nothing is downloaded)'
+                missing.setdefault(ckpt, (what, []))[1].append(f'{path}.checkpoint')
+    load_from = cfg.get('load_from')
+    if load_from and not cfg.get('resume') and not osp.isfile(load_from):
+        missing.setdefault(load_from, ('checkpoint to load', []))[1].append('load_from')
+    if missing:
+        lines = []
+        for value, (what, keys) in missing.items():
+            shown = ', '.join(keys[:3]) + (f' (+{len(keys) - 3} more)' if len(keys) > 3 else '')
+            lines.append(f'  {value!r}: {what}; or point the config elsewhere with '
+                         f'--cfg-options {keys[0]}=/your/path (keys: {shown})')
+        raise FileNotFoundError(
+            f'{len(lines)} input(s) of config {osp.basename(cfg.filename or "")} are missing '
+            f'(relative paths are from {os.getcwd()}):\n' + '\n'.join(lines))
 
 
 def _set_gloo_defaults(cfg: Config) -> None:
@@ -61,6 +102,7 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(cfg.filename))[0])
 
+    check_local_paths(cfg)
     if getattr(args, 'amp', False):
         if torch.cuda.is_available():
             optim = cfg.optim_wrapper

@@ -1,0 +1,77 @@
+# MCMA's paper setting [ours: the slides give no code]: ViT-B/16 (ImageNet) + BERT-base dual
+# encoder, 512-d joint space, 2-layer modality-shared decoder, IRRA's recipe otherwise
+# (384x128 images, 77 text tokens, SDM with temperature 0.02, ID loss, batch 64).
+# Put the weights at these paths (or override them); nothing is downloaded:
+#   vit_checkpoint: an ImageNet ViT-B/16 state_dict (timm jx_vit_base_p16_224-80ecf9dd.pth or
+#                   torchvision vit_b_16), converted on load;
+#   text_encoder_path: a `save_pretrained` folder of bert-base-uncased (config.json, vocab.txt,
+#                   model.safetensors).
+_base_ = ['../../_base_/default_runtime.py']
+custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mcma'],
+                      allow_failed_imports=False)
+
+vit_checkpoint = 'checkpoints/jx_vit_base_p16_224-80ecf9dd.pth'
+text_encoder_path = 'checkpoints/bert-base-uncased'
+img_h, img_w = 384, 128
+max_length = 77
+batch_size, num_instances = 64, 2   # 32 identities x 2 images (cross-instance pairs)
+num_workers = 8
+num_classes = None                  # set by each dataset config
+
+train_pipeline = [
+    dict(type='LoadReIDImage', with_part_mask=False),
+    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PadRandomCrop', padding=10),
+    dict(type='RandomErasing', prob=0.5),
+    dict(type='PackReIDInputs'),
+    dict(type='TokenizeCaptions', tokenizer=text_encoder_path, max_length=max_length,
+         mode='random'),
+]
+test_pipeline = [
+    dict(type='LoadReIDImage', skip_undecodable=False, with_part_mask=False),
+    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
+    dict(type='PackReIDInputs'),
+    dict(type='TokenizeCaptions', tokenizer=text_encoder_path, max_length=max_length,
+         mode='all'),
+]
+
+model = dict(
+    type='MCMAModel',
+    image_encoder=dict(type='ReIDViT', arch='base', img_size=(img_h, img_w), patch_size=16,
+                       stride=16, drop_path_rate=0.1,
+                       init_cfg=dict(type='Pretrained', checkpoint=vit_checkpoint)),
+    text_encoder=dict(pretrained=text_encoder_path, max_length=max_length),
+    embed_dims=512,
+    num_classes=num_classes,
+    shared_decoder=True,
+    decoder=dict(depth=2, num_heads=8, mlp_ratio=4.0),
+    mask_ratio=0.75,
+    losses=dict(
+        matching=dict(type='sdm', temperature=0.02, loss_weight=1.0),
+        id=dict(loss_weight=1.0),
+        self_recon=dict(loss_weight=1.0),
+        cross_recon=dict(loss_weight=1.0),
+        bisim=dict(loss_weight=1.0, temperature=1.0),
+    ),
+)
+
+# IRRA: Adam, 1e-5 on the pretrained encoders, more on the new modules, 60 epochs, 5 warm-up.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=4e-5),
+    paramwise_cfg=dict(custom_keys={'image_encoder': dict(lr_mult=0.1),
+                                    'text_encoder': dict(lr_mult=0.1)}),
+)
+max_epochs = 60
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=5, end=max_epochs, eta_min=0.0,
+         convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+val_evaluator = dict(type='TextImageMetric')
+test_evaluator = val_evaluator

@@ -1,0 +1,4 @@
+# MoS_wIBN on market1501: configs/mos/market1501.py with a ResNet-50-IBN-a backbone.
+#   python tools/train.py configs/mos/market1501_wibn.py
+_base_ = ['./market1501.py']
+model = dict(backbone=dict(type='ResNetIBN', depth=50, last_stride=1, ibn_ratio=0.5))

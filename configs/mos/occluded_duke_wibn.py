@@ -1,0 +1,4 @@
+# MoS_wIBN on occluded_duke: configs/mos/occluded_duke.py with a ResNet-50-IBN-a backbone.
+#   python tools/train.py configs/mos/occluded_duke_wibn.py
+_base_ = ['./occluded_duke.py']
+model = dict(backbone=dict(type='ResNetIBN', depth=50, last_stride=1, ibn_ratio=0.5))
