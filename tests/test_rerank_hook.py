@@ -1,0 +1,107 @@
+"""SIMRerankHook on our ReIDMetric and on a foreign codebase's own metric."""
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from asym_plugins.evaluation import ReIDMetric, compute_distance, evaluate_rank
+from asym_plugins.hooks import RerankHook, SIMRerankHook
+from asym_plugins.methods.sim import similarity_inference
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def _cross_modality_features(rng, n_ids=12, per_id=4, dim=16, shift=1.2):
+    """Identities as clusters; 'infrared' queries carry a shared modality offset."""
+    centers = rng.randn(n_ids, dim)
+    offset = rng.randn(dim) * shift
+    x, pid, camid, is_query = [], [], [], []
+    for p in range(n_ids):
+        for k in range(per_id):
+            q = k < per_id // 2
+            x.append(centers[p] + rng.randn(dim) * 0.6 + (offset if q else 0))
+            pid.append(p)
+            camid.append(0 if q else 1)
+            is_query.append(q)
+    return (np.asarray(x, np.float32), np.asarray(pid), np.asarray(camid),
+            np.asarray(is_query))
+
+
+def test_foreign_codebase_config_logs_both(tmp_path):
+    sys.path.insert(0, osp.join(HERE, 'foreign_codebase'))
+    try:
+        x, pid, camid, is_query = _cross_modality_features(np.random.RandomState(0))
+        npz = tmp_path / 'feats.npz'
+        np.savez(npz, x=x, pid=pid, camid=camid, is_query=is_query)
+        cfg = Config.fromfile(osp.join(HERE, 'foreign_codebase/foreign_config.py'))
+        cfg.test_dataloader.dataset.npz = str(npz)
+        cfg.work_dir = str(tmp_path / 'wd')
+        metrics = Runner.from_cfg(cfg).test()
+
+        from foreignreid import ForeignRetrievalMetric
+        m = ForeignRetrievalMetric()
+        qf, gf = torch.from_numpy(x[is_query]), torch.from_numpy(x[~is_query])
+        d_qg, d_gg = m.pairwise_distance(qf, gf), m.pairwise_distance(gf, gf)
+        d_sim = similarity_inference(d_qg, d_gg, mode='official', lam=0.1, K=3, k_q=4, k_g=4,
+                                     n_graph=6, alpha=0.5)
+        g_pids = pid[~is_query]
+        ap = [np.mean(np.cumsum(h := (g_pids[np.argsort(d_sim[i], kind='stable')] == p))[h]
+                      / (np.flatnonzero(h) + 1)) for i, p in enumerate(pid[is_query])]
+        assert metrics['foreign/sim/mAP'] == pytest.approx(100 * np.mean(ap), abs=1e-4)
+        assert 'foreign/mAP' in metrics and 'foreign/top1' in metrics
+        assert metrics['foreign/sim/mAP'] != metrics['foreign/mAP']
+    finally:
+        sys.path.remove(osp.join(HERE, 'foreign_codebase'))
+        sys.modules.pop('foreignreid', None)
+
+
+def _reid_results(x, pid, camid, is_query):
+    """What ReIDMetric.process keeps of the data samples (run through process itself)."""
+    m = ReIDMetric()
+    m.process(None, [dict(pred_feature=torch.from_numpy(x[i]), pid=int(pid[i]),
+                          camid=int(camid[i]), split='query' if is_query[i] else 'gallery')
+                     for i in range(len(pid))])
+    return m.results
+
+
+def test_hook_on_reid_metric_equals_plain_api():
+    x, pid, camid, is_query = _cross_modality_features(np.random.RandomState(1))
+    metric = ReIDMetric(metric='euclidean')
+    SIMRerankHook(lam=0.1, K=3, k_q=4, k_g=4, n_graph=6, alpha=0.5).wrap_metric(metric)
+    out = metric.compute_metrics(_reid_results(x, pid, camid, is_query))
+    qf, gf = torch.from_numpy(x[is_query]), torch.from_numpy(x[~is_query])
+    d = similarity_inference(compute_distance(qf, gf), compute_distance(gf, gf), lam=0.1, K=3,
+                             k_q=4, k_g=4, n_graph=6, alpha=0.5)
+    cmc, mAP, _ = evaluate_rank(d, pid[is_query], pid[~is_query], camid[is_query],
+                                camid[~is_query])
+    assert out['sim/mAP'] == pytest.approx(100 * mAP, abs=1e-4)
+    assert out['sim/R1'] == pytest.approx(100 * cmc[0], abs=1e-4)
+    plain = ReIDMetric().compute_metrics(_reid_results(x, pid, camid, is_query))
+    assert out['mAP'] == pytest.approx(plain['mAP'])
+    # the metric's method is restored after the extra pass
+    assert 'compute_distmat' not in metric.__dict__
+
+
+def test_stacked_hooks_and_errors():
+    x, pid, camid, is_query = _cross_modality_features(np.random.RandomState(2))
+    metric = ReIDMetric()
+    SIMRerankHook(lam=0.1, K=3, k_q=4, k_g=4, n_graph=6).wrap_metric(metric)
+    RerankHook(reranker=dict(type='KReciprocalReranker', k1=4, k2=2), prefix='krr'
+               ).wrap_metric(metric)
+    out = metric.compute_metrics(_reid_results(x, pid, camid, is_query))
+    assert {'mAP', 'sim/mAP', 'krr/mAP'} <= set(out)
+
+    class NoDistance:
+        pass
+
+    class FakeEvaluator:
+        metrics = [NoDistance()]
+
+    with pytest.raises(RuntimeError, match='dist_method'):
+        SIMRerankHook()._wrap_evaluator(FakeEvaluator())
+    with pytest.raises(AttributeError, match='compute_distmat'):
+        SIMRerankHook(metrics=['NoDistance'])._wrap_evaluator(FakeEvaluator())
