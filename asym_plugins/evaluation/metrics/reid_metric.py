@@ -1,0 +1,189 @@
+"""MMEngine metric for single-modality Re-ID (market rule): R1/R5/R10, mAP, mINP."""
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+
+from asym_plugins.registry import METRICS
+from ..distance import DISTANCE_METRICS, compute_distance, l2_normalize
+from ..rank import evaluate_rank
+from ..rerankers.base import build_reranker, rerank_distance
+
+_MISSING = object()
+
+
+def get_field(sample: Any, key: str, default: Any = _MISSING) -> Any:
+    """Read ``key`` from a data sample given as a dict (``BaseDataElement.to_dict()``, metainfo
+    keys flat) or as a ``BaseDataElement``; a missing key raises a KeyError naming it."""
+    if isinstance(sample, dict):
+        if key in sample:
+            return sample[key]
+        if '_' + key in sample:  # data field stored under its private name
+            return sample['_' + key]
+    elif hasattr(sample, key):
+        return getattr(sample, key)
+    if default is _MISSING:
+        have = sorted(sample.keys()) if hasattr(sample, 'keys') else type(sample).__name__
+        raise KeyError(f'data sample has no {key!r} field (has: {have})')
+    return default
+
+
+def to_cpu_feature(x: Any, key: str = 'pred_feature') -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x))
+    return x.detach().to('cpu', torch.float32)
+
+
+def save_features_npz(path: str, **arrays) -> None:
+    """``np.savez`` written to a temporary file in the same folder, then ``os.replace``d, so a
+    reader never sees a half-written file."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.npz', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            np.savez(f, **{k: (v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
+                           for k, v in arrays.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@METRICS.register_module()
+class ReIDMetric(BaseMetric):
+    """Re-ID retrieval metric (``docs/DATASETS.md``, "The standard protocol").
+
+    ``process`` keeps, for every data sample, ``pred_feature`` (moved to CPU), ``pid``, ``camid``
+    and ``split`` (``'query'`` | ``'gallery'``); ``compute_metrics`` ranks the gallery for every
+    query with :func:`evaluate_rank` (same pid AND camid excluded) and returns ``R1``, ``R5``,
+    ``R10``, ``mAP``, ``mINP`` in percent. Results are gathered across ranks by MMEngine
+    (``collect_results``: plain dicts of CPU tensors and ints).
+
+    Args:
+        metric (str): ``'euclidean'`` | ``'sqeuclidean'`` | ``'cosine'``.
+        normalize_feature (bool): L2-normalise features before the distance.
+        ranks (Sequence[int]): CMC ranks reported.
+        reranker (dict | callable, optional): ``dict(type=...)`` from ``RERANKERS`` or an object
+            following its interface ``reranker(dist_qg, dist_gg, dist_qq=None)``; ``dist_gg`` /
+            ``dist_qq`` are computed only if its ``needs_gg`` (default True) / ``needs_qq``
+            (default False) attribute asks for them.
+        save_features (str, optional): ``.npz`` path receiving ``qf, gf, q_pids, g_pids,
+            q_camids, g_camids`` (written atomically).
+        device (str): where distances and ranking run (``'cpu'`` or ``'cuda'``).
+        chunk_size (int, optional): queries per chunk in the ranking.
+
+    After ``compute_metrics`` the query/gallery tensors stay in ``self.features`` (main process
+    only) so a hook can call :meth:`evaluate_features` again, e.g. with another re-ranker.
+    Subclasses may override :meth:`compute_distmat` (must return a *distance*: smaller = closer).
+
+    Examples::
+        >>> val_evaluator = dict(type='ReIDMetric', metric='cosine',
+        ...                      reranker=dict(type='SomeReranker'))
+    """
+    default_prefix: Optional[str] = None
+
+    def __init__(self, metric: str = 'euclidean', normalize_feature: bool = False,
+                 ranks: Sequence[int] = (1, 5, 10), reranker: Union[None, dict, Any] = None,
+                 save_features: Optional[str] = None, device: str = 'cpu',
+                 chunk_size: Optional[int] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None, collect_dir: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        if metric not in DISTANCE_METRICS:
+            raise ValueError(f'metric must be one of {DISTANCE_METRICS}, got {metric!r}')
+        ranks = tuple(int(k) for k in ranks)
+        if not ranks or min(ranks) < 1:
+            raise ValueError(f'ranks must be positive integers, got {ranks}')
+        self.metric = metric
+        self.normalize_feature = normalize_feature
+        self.ranks = ranks
+        self.reranker = build_reranker(reranker)
+        self.save_features = save_features
+        self.device = device
+        self.chunk_size = chunk_size
+        self.features: Optional[Dict[str, torch.Tensor]] = None
+
+    # ------------------------------------------------------------------ collection
+    def collect_sample(self, sample: Any) -> dict:
+        """What ``process`` keeps of one sample (subclasses add fields)."""
+        return dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
+                    pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
+                    split=str(get_field(sample, 'split')))
+
+    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+        for sample in data_samples:
+            try:
+                self.results.append(self.collect_sample(sample))
+            except KeyError as e:
+                raise KeyError(f'{type(self).__name__}: {e.args[0]}. The model must set '
+                               '`pred_feature` in predict mode and the test dataset must give '
+                               'each sample `pid`, `camid` and `split` (query|gallery)') from None
+
+    # ------------------------------------------------------------------ computation
+    def split_results(self, results: List[dict]):
+        """Stack collected results into ``(qf, gf, q_pids, g_pids, q_camids, g_camids)``."""
+        splits = [r['split'] for r in results]
+        bad = set(splits) - {'query', 'gallery'}
+        if bad:
+            raise ValueError(f"{type(self).__name__}: split must be 'query' or 'gallery', "
+                             f'got {sorted(bad)}')
+        q = [r for r in results if r['split'] == 'query']
+        g = [r for r in results if r['split'] == 'gallery']
+        for name, part in (('query', q), ('gallery', g)):
+            if not part:
+                raise ValueError(
+                    f'{type(self).__name__}: the {name} split is empty ({len(results)} samples '
+                    f'seen, all {"gallery" if name == "query" else "query"}); evaluate on a '
+                    'dataset that has both splits, e.g. a ConcatDataset of the query and '
+                    'gallery datasets with `split` in each sample')
+
+        def stack(part):
+            return (torch.stack([r['feature'] for r in part]),
+                    torch.tensor([r['pid'] for r in part], dtype=torch.long),
+                    torch.tensor([r['camid'] for r in part], dtype=torch.long))
+
+        qf, qp, qc = stack(q)
+        gf, gp, gc = stack(g)
+        return qf, gf, qp, gp, qc, gc
+
+    def compute_distmat(self, qf: torch.Tensor, gf: torch.Tensor) -> torch.Tensor:
+        """Distance matrix (smaller = more similar); override to rank with another measure."""
+        if self.normalize_feature:
+            qf, gf = l2_normalize(qf), l2_normalize(gf)
+        return compute_distance(qf, gf, self.metric)
+
+    def evaluate_features(self, q_feats, g_feats, q_pids, g_pids, q_camids, g_camids,
+                          reranker: Union[None, bool, dict, Any] = None) -> Dict[str, float]:
+        """Rank and score features; ``reranker=None`` uses the metric's own re-ranker,
+        ``False`` none, a dict/object that re-ranker. Returns percentages."""
+        if reranker is None:
+            reranker = self.reranker
+        elif reranker is False:
+            reranker = None
+        else:
+            reranker = build_reranker(reranker)
+        qf = torch.as_tensor(q_feats).to(self.device)
+        gf = torch.as_tensor(g_feats).to(self.device)
+        dist = self.compute_distmat(qf, gf)
+        if reranker is not None:
+            dist = rerank_distance(reranker, dist, qf, gf, self.compute_distmat)
+        res = evaluate_rank(dist, q_pids, g_pids, q_camids, g_camids,
+                            max_rank=max(self.ranks), chunk_size=self.chunk_size)
+        return res.to_dict(self.ranks, percent=True)
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        qf, gf, qp, gp, qc, gc = self.split_results(results)
+        self.features = dict(q_feats=qf, g_feats=gf, q_pids=qp, g_pids=gp, q_camids=qc,
+                             g_camids=gc)
+        if self.save_features:
+            save_features_npz(self.save_features, qf=qf, gf=gf, q_pids=qp, g_pids=gp,
+                              q_camids=qc, g_camids=gc)
+            print_log(f'{type(self).__name__}: features saved to {self.save_features}',
+                      logger='current')
+        return self.evaluate_features(qf, gf, qp, gp, qc, gc)
