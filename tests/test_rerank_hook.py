@@ -105,3 +105,28 @@ def test_stacked_hooks_and_errors():
         SIMRerankHook()._wrap_evaluator(FakeEvaluator())
     with pytest.raises(AttributeError, match='compute_distmat'):
         SIMRerankHook(metrics=['NoDistance'])._wrap_evaluator(FakeEvaluator())
+
+
+def test_hook_reranks_every_sysu_trial():
+    from asym_plugins.evaluation import SYSUMetric
+    rng = np.random.RandomState(3)
+    centers, offset = rng.randn(10, 16), rng.randn(16) * 1.2
+    samples = []
+    for p in range(10):
+        for cam in range(6):
+            ir = cam in (2, 5)
+            for _ in range(3):
+                f = centers[p] + rng.randn(16) * 0.6 + (offset if ir else 0)
+                samples.append(dict(pred_feature=torch.tensor(f, dtype=torch.float32), pid=p,
+                                    camid=cam, modality='infrared' if ir else 'visible',
+                                    split='query' if ir else 'gallery'))
+    sim = dict(lam=0.1, K=3, k_q=4, k_g=4, n_graph=6, alpha=0.5)
+    hooked = SYSUMetric(trials=3, shots=1)
+    hooked.process(None, samples)
+    SIMRerankHook(**sim).wrap_metric(hooked)
+    out = hooked.compute_metrics(hooked.results)
+    ref = SYSUMetric(trials=3, shots=1, reranker=dict(type='SIMReranker', **sim))
+    ref.process(None, samples)
+    want = ref.compute_metrics(ref.results)
+    assert out['sim/mAP'] == pytest.approx(want['mAP'], abs=1e-6)
+    assert out['sim/R1'] == pytest.approx(want['R1'], abs=1e-6)

@@ -8,7 +8,13 @@ codebase's. What a metric must expose (the whole contract):
   ``compute_distmat(query_feats, gallery_feats) -> (Nq, Ng)`` distances (smaller = closer; a
   torch tensor or numpy array), named by ``dist_method``, and that method also accepts
   ``(gallery_feats, gallery_feats)`` (and ``(query_feats, query_feats)`` for k-reciprocal).
-  The first call of an evaluation is taken as the query-gallery one.
+  During the extra pass every call with two *different* feature sets is re-ranked (so a
+  protocol that ranks several galleries, e.g. SYSU-MM01's 10 trials, is re-ranked in each);
+  a call with the same set twice (the metric's own gallery-gallery distance) stays plain.
+
+Metrics of this package (``ReIDMetric`` and its subclasses: MoS, SYSU-MM01, RegDB...) take
+the re-ranker natively instead, so that protocol-specific galleries (SYSU-MM01's per-trial
+galleries) are re-ranked within each trial exactly as ``reranker=`` in the metric does.
 
 A metric ranking by *similarity* can still be wrapped: give ``dist_method`` a method that
 returns distances, or set ``similarity=True`` to have the hook work on ``-S`` and return
@@ -29,6 +35,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from asym_plugins.evaluation.metrics.reid_metric import ReIDMetric
 from asym_plugins.evaluation.rerankers.base import build_reranker, rerank_distance
 from asym_plugins.registry import HOOKS
 
@@ -112,8 +119,16 @@ class RerankHook(Hook):
 
     @contextmanager
     def _reranking(self, metric):
+        if isinstance(metric, ReIDMetric):
+            own = metric.reranker
+            metric.reranker = self.reranker
+            try:
+                yield
+            finally:
+                metric.reranker = own
+            return
         original = getattr(metric, self.dist_method)
-        state = dict(first=True)
+        state = dict(calls=0)
         sign = -1.0 if self.similarity else 1.0
 
         def as_distance(q, g):
@@ -122,10 +137,16 @@ class RerankHook(Hook):
             t = torch.as_tensor(d) * sign
             return t, is_np
 
+        def same_set(q, g):
+            if q is g:
+                return True
+            q, g = torch.as_tensor(q), torch.as_tensor(g)
+            return q.shape == g.shape and bool(torch.equal(q, g))
+
         def reranked(q, g):
-            if not state['first']:  # later calls (g-g, q-q of the metric itself) stay plain
+            if same_set(q, g):  # the metric's own g-g / q-q distances stay plain
                 return original(q, g)
-            state['first'] = False
+            state['calls'] += 1
             dist, is_np = as_distance(q, g)
             out = rerank_distance(self.reranker, dist, q, g,
                                   lambda a, b: as_distance(a, b)[0])
@@ -141,7 +162,7 @@ class RerankHook(Hook):
                 setattr(metric, self.dist_method, original)
             else:
                 delattr(metric, self.dist_method)  # back to the class's method
-            if state['first']:
+            if state['calls'] == 0:
                 print_log(f'{type(self).__name__}: {type(metric).__name__} never called '
                           f'{self.dist_method}; its "{self.prefix}/" results are not re-ranked.',
                           logger='current', level=30)

@@ -48,7 +48,6 @@ class SYSUMetric(ReIDMetric):
     def __init__(self, mode: str = 'all', shots: int = 1, trials: int = 10, seed: int = 0,
                  perm_file: Optional[str] = None, ranks: Sequence[int] = (1, 10, 20),
                  **kwargs) -> None:
-        kwargs.pop('save_features', None)
         super().__init__(ranks=ranks, **kwargs)
         if mode not in SYSU_GALLERY_CAMIDS:
             raise ValueError(f"mode must be 'all' or 'indoor', got {mode!r}")
@@ -92,6 +91,7 @@ class SYSUMetric(ReIDMetric):
                              q_camids=torch.from_numpy(camids[q]),
                              g_camids=torch.from_numpy(camids[g]))
         g_paths = None if paths is None else [paths[i] for i in gi.tolist()]
+        self.save_collected_features()
         return self.evaluate_features(**self.features, g_paths=g_paths)
 
     def evaluate_features(self, q_feats, g_feats, q_pids, g_pids, q_camids, g_camids,
@@ -133,7 +133,6 @@ class RegDBMetric(ReIDMetric):
     KEYS = {'visible->thermal': 'v2t', 'thermal->visible': 't2v'}
 
     def __init__(self, ranks: Sequence[int] = (1, 10, 20), **kwargs) -> None:
-        kwargs.pop('save_features', None)
         super().__init__(ranks=ranks, **kwargs)
 
     def collect_sample(self, sample: Any) -> dict:
@@ -153,6 +152,7 @@ class RegDBMetric(ReIDMetric):
             raise ValueError(f"RegDB modality must be 'visible' or 'infrared', got {unknown}")
         self.features = dict(q_feats=feats[v], g_feats=feats[t], q_pids=pids[v],
                              g_pids=pids[t], q_camids=cams[v], g_camids=cams[t])
+        self.save_collected_features()  # q = visible, g = thermal
         return self.evaluate_features(**self.features)
 
     def evaluate_features(self, q_feats, g_feats, q_pids, g_pids, q_camids=None, g_camids=None,

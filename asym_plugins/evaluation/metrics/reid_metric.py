@@ -181,9 +181,17 @@ class ReIDMetric(BaseMetric):
         qf, gf, qp, gp, qc, gc = self.split_results(results)
         self.features = dict(q_feats=qf, g_feats=gf, q_pids=qp, g_pids=gp, q_camids=qc,
                              g_camids=gc)
-        if self.save_features:
-            save_features_npz(self.save_features, qf=qf, gf=gf, q_pids=qp, g_pids=gp,
-                              q_camids=qc, g_camids=gc)
-            print_log(f'{type(self).__name__}: features saved to {self.save_features}',
-                      logger='current')
+        self.save_collected_features()
         return self.evaluate_features(qf, gf, qp, gp, qc, gc)
+
+    def save_collected_features(self) -> None:
+        """Write ``self.features`` to ``save_features`` (npz: qf, gf, q_pids, g_pids, q_camids,
+        g_camids) when that option is set; ``tools/rerank.py`` reads the file."""
+        if not self.save_features or self.features is None:
+            return
+        f = self.features
+        save_features_npz(self.save_features, qf=f['q_feats'], gf=f['g_feats'],
+                          q_pids=f['q_pids'], g_pids=f['g_pids'], q_camids=f['q_camids'],
+                          g_camids=f['g_camids'])
+        print_log(f'{type(self).__name__}: features saved to {self.save_features}',
+                  logger='current')
