@@ -1,1 +1,3 @@
-
+"""The four methods of the thesis; importing this package registers their models, losses,
+metrics, teachers and re-rankers."""
+from . import mcma, mos, sap, sim  # noqa: F401

@@ -1,0 +1,264 @@
+"""Similarity Inference Metric (SIM, IJCAI 2020): plain functional API (torch + numpy only).
+
+``similarity_inference(dist_qg, dist_gg, ...)`` re-ranks a query-gallery distance matrix using only
+gallery-gallery distances (no query-query distances). Two behaviours:
+
+``mode='official'`` (default) -- the authors' released code, METHODS.md section 3:
+    1. ``d_S[i, j]`` = mean of the K smallest ``D_qg[i, t] + lam * D_gg[j, t]`` over the
+       ``n_graph`` (=20) nearest gallery items ``t`` of ``g_j`` under ``D_gg`` (``g_j`` included).
+       **[ours]** neighbours are ranked by ``D_gg[j, :]``, identical to ranking ``lam * D_gg[j, :]``
+       for ``lam > 0`` and still meaningful for ``lam = 0``.
+    2. ``d_S`` and ``D_gg`` squared, each row divided by its own maximum (``dS_n``, ``Dgg_n``).
+    3. ``d_M``: Zhong-style weighted Jaccard between the query's first ``k_q + 1`` gallery items
+       under ``dS_n`` and ``g_j``'s expanded k-reciprocal set under ``Dgg_n`` (``k_g + 1`` forward
+       neighbours; expansion with ``round(k_g/2) + 1`` neighbours, overlap > 2/3); weights
+       ``exp(-d)``, **[ours]** ``d`` = ``dS_n`` on the query side and ``Dgg_n`` on the gallery side;
+       ``d_M = 1 - S / (2 - S)``, ``S = sum_t min(V_q[i, t], V_g[j, t])``.
+    4. ``d_SIM = (1 - alpha) * d_M + alpha * dS_n``.
+
+``mode='equations'`` -- the slides' eqs. (4)-(8) as written:
+    ``d_S`` = mean of the K smallest ``D_qg[i, t] + lam * D_gg[t, j]`` over *all* gallery items t
+    (``E(g_j, g_j) = 0``: t = j is the direct edge), exact, or pruned to the ``prune_T`` nearest
+    gallery items of ``q_i`` under ``D_qg`` plus ``t = j`` (``prune_T=None``: exact);
+    ``N_c`` = ``k_q`` nearest gallery items under ``d_S``; ``R*`` = k-reciprocal set of ``g_j``
+    in the gallery under ``D_gg`` (``k_g``; **[ours]** the item itself plus its ``k_g`` nearest
+    others form ``N(g, k_g)``, as in Zhong et al.'s code; ``expand=True`` adds Zhong's expansion);
+    ``d_M = 1 - |N_c & R*| / |N_c | R*|``; ``d_SIM = alpha * d_S + (1 - alpha) * d_M``.
+
+**Alpha convention.** In both modes ``alpha`` weights the graph term and ``1 - alpha`` the Jaccard
+term (eq. (8) writes ``alpha * d_S + (1 - alpha) * d_M``; the released code writes
+``(1 - alpha) * d_M + alpha * d_S``). What differs is the *scale* of the graph term: the
+equations use raw ``d_S`` (Euclidean, ~[0, 2] for L2-normalised features) while the released
+code uses ``dS_n`` in [0, 1]. The presets' alphas were tuned for the released code; with
+``mode='equations'`` they weight a differently scaled term.
+
+**Ablations** (``components``): ``'graph'`` returns ``d_S`` alone (``dS_n`` in official mode, raw
+``d_S`` in equations mode; per query both rank identically); ``'mutual'`` skips the graph step:
+``d_S`` is replaced by ``D_qg`` everywhere (neighbour sets, weights *and* the fusion term), i.e.
+``d_M`` is computed from the original distance, fused with it by ``alpha`` -- pass ``alpha=0``
+for ``d_M`` alone; ``'both'`` is SIM.
+
+Hyper-parameters default to ``SIM_PRESETS['sysu_mm01']`` (or ``preset=...``); explicit arguments
+override a preset.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import torch
+
+from ._kernels import check_finite
+from .api_utils import DEFAULT_CHUNK_SIZE, from_output, to_tensors
+from .graph_inference import equations_graph_distance, official_graph_distance
+from .mutual_nn import (equations_gallery_ranks, gallery_reciprocal_sets,
+                        gallery_reciprocal_weights, normalise_rows_squared_,
+                        official_gallery_ranks, query_knn_sets, query_knn_weights,
+                        set_jaccard_chunks, weighted_jaccard_chunks)
+
+__all__ = ['SIM_PRESETS', 'similarity_inference', 'resolve_sim_params', 'sim_graph_distance',
+           'sim_re_ranking']
+
+#: Hyper-parameters of the released code (METHODS.md section 3).
+SIM_PRESETS: Dict[str, Dict] = {
+    'sysu_mm01': dict(lam=0.01, K=9, k_q=12, k_g=20, alpha=0.3),
+    'regdb': dict(lam=0.1, K=5, k_q=9, k_g=20, alpha=0.7),
+}
+_DEFAULT_PRESET = 'sysu_mm01'
+_MODES = ('official', 'equations')
+_COMPONENTS = ('graph', 'mutual', 'both')
+
+
+def resolve_sim_params(mode: str = 'official', preset: Optional[str] = None, **hp) -> Dict:
+    """Merge a preset with explicit hyper-parameters and validate what does not need the data.
+
+    Returns a dict with ``mode, lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand,
+    chunk_size``. Raises ``ValueError`` for unknown names or out-of-range values.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if preset is not None and preset not in SIM_PRESETS:
+        raise ValueError(f'unknown SIM preset {preset!r}; available: {sorted(SIM_PRESETS)}')
+    known = {'lam', 'K', 'k_q', 'k_g', 'alpha', 'n_graph', 'prune_T', 'components', 'expand',
+             'chunk_size'}
+    unknown = set(hp) - known
+    if unknown:
+        raise ValueError(f'unknown SIM hyper-parameter(s) {sorted(unknown)}; '
+                         f'known: {sorted(known)}')
+    p = dict(SIM_PRESETS[preset or _DEFAULT_PRESET])
+    p.update(n_graph=20, prune_T=None, components='both', expand=None,
+             chunk_size=DEFAULT_CHUNK_SIZE)
+    p.update({k: v for k, v in hp.items() if v is not None})
+    p['mode'] = mode
+    lam = float(p['lam'])
+    if not (lam >= 0.0 and lam != float('inf')):
+        raise ValueError(f'lam must be a finite number >= 0, got {p["lam"]}')
+    alpha = float(p['alpha'])
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f'alpha must lie in [0, 1], got {p["alpha"]}')
+    for name in ('K', 'k_q', 'k_g', 'n_graph'):
+        v = p[name]
+        if isinstance(v, bool) or int(v) != v or int(v) < 1:
+            raise ValueError(f'{name} must be an integer >= 1, got {v!r}')
+        p[name] = int(v)
+    if p['prune_T'] is not None:
+        if mode != 'equations':
+            raise ValueError("prune_T only applies to mode='equations' (the official graph step "
+                             'already restricts t to the n_graph nearest gallery items of g_j)')
+        if int(p['prune_T']) != p['prune_T'] or int(p['prune_T']) < 1:
+            raise ValueError(f'prune_T must be None or an integer >= 1, got {p["prune_T"]!r}')
+        p['prune_T'] = int(p['prune_T'])
+        if p['K'] > p['prune_T']:
+            raise ValueError(f'K={p["K"]} is larger than prune_T={p["prune_T"]}: the mean of the '
+                             'K shortest paths needs at least K candidate intermediates')
+    if mode == 'official' and p['K'] > p['n_graph']:
+        raise ValueError(f'K={p["K"]} is larger than n_graph={p["n_graph"]}: official mode '
+                         'averages the K shortest of the n_graph candidate paths')
+    if p['components'] not in _COMPONENTS:
+        raise ValueError(f'components must be one of {_COMPONENTS}, got {p["components"]!r}')
+    if p['expand'] is None:
+        p['expand'] = mode == 'official'
+    if mode == 'official' and not p['expand']:
+        raise ValueError("expand=False is not available in mode='official' (the released code "
+                         'always expands the gallery k-reciprocal sets)')
+    if int(p['chunk_size']) < 1:
+        raise ValueError(f'chunk_size must be >= 1, got {p["chunk_size"]}')
+    p['chunk_size'] = max(1024, int(p['chunk_size']))
+    p['lam'], p['alpha'] = lam, alpha
+    return p
+
+
+def _prepare(dist_qg, dist_gg, device, budget):
+    (qg, gg), like = to_tensors((dist_qg, dist_gg), ('dist_qg', 'dist_gg'), device)
+    nq, ng = qg.shape
+    if nq < 1 or ng < 1:
+        raise ValueError(f'dist_qg must have at least one query and one gallery item, '
+                         f'got shape {tuple(qg.shape)}')
+    if gg.shape != (ng, ng):
+        raise ValueError(f'dist_gg must be (Ng, Ng) = ({ng}, {ng}) to match the {ng} columns of '
+                         f'dist_qg {tuple(qg.shape)}, got {tuple(gg.shape)}')
+    check_finite(qg, 'dist_qg', budget)
+    check_finite(gg, 'dist_gg', budget)
+    return qg, gg, like
+
+
+def _check_K(p: Dict, ng: int) -> None:
+    if p['components'] == 'mutual':
+        return
+    if p['K'] > ng:
+        raise ValueError(f'K={p["K"]} is larger than the gallery ({ng} items)')
+    if p['mode'] == 'official' and p['K'] > min(p['n_graph'], ng):
+        raise ValueError(f'K={p["K"]} is larger than the {min(p["n_graph"], ng)} candidates of the '
+                         'official graph step (min(n_graph, Ng))')
+
+
+def sim_graph_distance(dist_qg, dist_gg, mode: str = 'official', lam=None, K=None,
+                       n_graph: int = 20, prune_T=None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                       device=None, preset=None, stats: Optional[Dict] = None):
+    """The raw graph distance ``d_S`` alone (eq. (5) / released step 1), not normalised.
+
+    ``stats`` (equations mode): a dict filled with per-stage certificate counts, see
+    :func:`~asym_plugins.methods.sim.graph_inference.equations_graph_distance`.
+    """
+    p = resolve_sim_params(mode, preset, lam=lam, K=K, n_graph=n_graph, prune_T=prune_T,
+                           chunk_size=chunk_size)
+    qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'])
+    _check_K(p, qg.shape[1])
+    with torch.no_grad():
+        if mode == 'official':
+            d = official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], p['chunk_size'])
+        else:
+            d = equations_graph_distance(qg, gg, p['lam'], p['K'], p['prune_T'], p['chunk_size'],
+                                         stats=stats)
+    return from_output(d, like)
+
+
+def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional[float] = None,
+                         K: Optional[int] = None, k_q: Optional[int] = None,
+                         k_g: Optional[int] = None, alpha: Optional[float] = None,
+                         n_graph: int = 20, prune_T: Optional[int] = None,
+                         chunk_size: int = DEFAULT_CHUNK_SIZE, device=None, *,
+                         preset: Optional[str] = None, components: str = 'both',
+                         expand: Optional[bool] = None):
+    """Re-rank ``dist_qg`` with the Similarity Inference Metric (see the module docstring).
+
+    Args:
+        dist_qg: ``(Nq, Ng)`` query-gallery distances (numpy array or torch tensor, finite).
+        dist_gg: ``(Ng, Ng)`` gallery-gallery distances.
+        mode: ``'official'`` (released code, default) or ``'equations'`` (slides' eqs. 4-8).
+        lam, K, k_q, k_g, alpha: SIM hyper-parameters (default: ``preset`` or SYSU-MM01's).
+        n_graph: official mode: candidate intermediates per gallery item (released code: 20;
+            clamped to Ng).
+        prune_T: equations mode: restrict intermediates to each query's ``prune_T`` nearest gallery
+            items (plus ``t = j``); ``None`` = exact.
+        chunk_size: element budget of the largest dense temporary (memory bound; the
+            ``(Nq, Ng)`` output and the inputs are extra).
+        device: compute device (default: the device of ``dist_qg``; CPU for numpy input).
+        preset: ``'sysu_mm01'`` or ``'regdb'`` (see :data:`SIM_PRESETS`).
+        components: ``'both'`` (SIM), ``'graph'`` or ``'mutual'`` (ablations, module docstring).
+        expand: equations mode only: Zhong-style expansion of ``R*`` (default False).
+
+    Returns:
+        ``(Nq, Ng)`` re-ranked distances, numpy for numpy ``dist_qg`` (else a tensor on
+        ``dist_qg``'s device), in the inputs' float dtype (float64 if either input is float64,
+        else float32). ``k_q``/``k_g`` larger than the gallery are clamped to it.
+
+    Raises:
+        ValueError: bad shapes, non-finite distances, K larger than the gallery (or than
+            ``n_graph`` in official mode, or than ``prune_T``), ``k_q``/``k_g`` < 1, ``alpha``
+            outside [0, 1], unknown mode/preset/components.
+    """
+    p = resolve_sim_params(mode, preset, lam=lam, K=K, k_q=k_q, k_g=k_g, alpha=alpha,
+                           n_graph=n_graph, prune_T=prune_T, components=components,
+                           expand=expand, chunk_size=chunk_size)
+    qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'])
+    _check_K(p, qg.shape[1])
+    with torch.no_grad():
+        out = _official(qg, gg, p) if mode == 'official' else _equations(qg, gg, p)
+    return from_output(out, like)
+
+
+def _official(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
+    budget = p['chunk_size']
+    ranks, rowmax, graph_nb = official_gallery_ranks(gg, p['k_g'] + 1, p['n_graph'], budget)
+    if p['components'] == 'mutual':
+        d = qg.clone()
+    else:
+        d = official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
+                                    neighbours=graph_nb)
+    normalise_rows_squared_(d, budget)  # dS_n, in place
+    if p['components'] == 'graph':
+        return d
+    vq = query_knn_weights(d, p['k_q'] + 1, budget)
+    vg = gallery_reciprocal_weights(gg, ranks, rowmax, p['k_g'], budget, expand=True)
+    a = p['alpha']
+    for r0, r1, dm in weighted_jaccard_chunks(vq, vg, budget):
+        blk = d[r0:r1]
+        blk.mul_(a).add_(dm, alpha=1.0 - a)  # (1 - alpha) * d_M + alpha * dS_n
+    return d
+
+
+def _equations(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
+    budget = p['chunk_size']
+    if p['components'] == 'mutual':
+        d = qg.clone()
+    else:
+        d = equations_graph_distance(qg, gg, p['lam'], p['K'], p['prune_T'], budget)
+    if p['components'] == 'graph':
+        return d
+    nc = query_knn_sets(d, p['k_q'], budget)
+    ranks = equations_gallery_ranks(gg, p['k_g'] + 1, budget)
+    rg = gallery_reciprocal_sets(ranks, p['k_g'], budget, d.dtype, expand=p['expand'])
+    a = p['alpha']
+    for r0, r1, dm in set_jaccard_chunks(nc, rg, budget):
+        blk = d[r0:r1]
+        blk.mul_(a).add_(dm, alpha=1.0 - a)  # alpha * d_S + (1 - alpha) * d_M
+    return d
+
+
+def sim_re_ranking(q_g_dist, q_q_dist=None, g_g_dist=None, **sim_kwargs):
+    """torchreid-style entry point: same positional signature as torchreid's ``re_ranking``
+    (``q_g_dist, q_q_dist, g_g_dist``); ``q_q_dist`` is ignored (SIM uses no query-query
+    distances). Keyword arguments go to :func:`similarity_inference`."""
+    if g_g_dist is None:
+        raise ValueError('sim_re_ranking needs g_g_dist (gallery-gallery distances)')
+    return similarity_inference(q_g_dist, g_g_dist, **sim_kwargs)
