@@ -65,7 +65,7 @@ model = dict(
     decoder=dict(depth=2, num_heads=4, mlp_ratio=2.0),
     mask_ratio=0.75,
     image_pooling='cls',
-    text_pooling='cls',
+    text_pooling='mean',             # MiniLM is a mean-pooling sentence encoder
     losses=dict(
         matching=dict(type='sdm', temperature=0.02, loss_weight=1.0),
         id=dict(loss_weight=1.0),

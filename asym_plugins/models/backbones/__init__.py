@@ -7,3 +7,4 @@ from .small_net import SmallReIDNet
 __all__ = ['BaseReIDBackbone', 'check_local_checkpoint', 'pretrained_init_cfgs', 'ReIDResNet',
            'IBN', 'ResNetIBN', 'SmallReIDNet']
 from .vit import ReIDViT, convert_vit_state_dict, resize_pos_embed  # noqa: E402,F401  (SAP/MCMA ViT)
+from .agw import AGWModel, TwoStreamResNet, TwoStreamSmallReIDNet  # noqa: E402,F401  (AGW, SIM)

@@ -26,12 +26,12 @@ from asym_plugins.registry import MODELS
 from .base import BaseReIDBackbone, check_local_checkpoint, pretrained_init_cfgs
 
 #: Named architectures. ``base`` is ViT-B/16 (86M parameters), ``small`` ViT-S/16 (DeiT-S),
-#: ``tiny`` ViT-Ti/16; ``cpu`` is a 6-layer, 192-wide ViT for CPU demos and tests.
+#: ``tiny`` ViT-Ti/16; ``cpu`` is a 4-layer, 128-wide ViT for CPU demos and tests.
 ARCH_SETTINGS: Dict[str, dict] = {
     'base': dict(embed_dims=768, depth=12, num_heads=12, mlp_ratio=4.0),
     'small': dict(embed_dims=384, depth=12, num_heads=6, mlp_ratio=4.0),
     'tiny': dict(embed_dims=192, depth=12, num_heads=3, mlp_ratio=4.0),
-    'cpu': dict(embed_dims=192, depth=6, num_heads=4, mlp_ratio=2.0),
+    'cpu': dict(embed_dims=128, depth=4, num_heads=4, mlp_ratio=2.0),
 }
 
 OUT_TYPES = ('tokens', 'cls', 'featmap')
@@ -320,7 +320,7 @@ class ReIDViT(BaseReIDBackbone):
         >>> vit = ReIDViT(arch='cpu', img_size=(64, 32), patch_size=16, stride=12)
         >>> tokens, logits = vit.forward_tokens(torch.zeros(2, 3, 64, 32), attn_layers=[-1])
         >>> tokens.shape, logits[0].shape   # 5 x 2 grid
-        (torch.Size([2, 11, 192]), torch.Size([2, 4, 11, 11]))
+        (torch.Size([2, 11, 128]), torch.Size([2, 4, 11, 11]))
     """
 
     init_cfg_field = 'model.backbone.init_cfg.checkpoint'
@@ -416,7 +416,8 @@ class ReIDViT(BaseReIDBackbone):
             return  # not ViT weights: leave the keys for MMEngine to report
         if layout != 'asym':
             sub = {k: state_dict.pop(full) for k, full in local.items()}
-            state_dict.update({prefix + k: v for k, v in convert_vit_state_dict(sub, layout).items()})
+            converted = convert_vit_state_dict(sub, layout)
+            state_dict.update({prefix + k: v for k, v in converted.items()})
         super().convert_checkpoint_keys(state_dict, prefix)
         key = prefix + 'pos_embed'
         if key in state_dict and state_dict[key].shape != self.pos_embed.shape:
@@ -429,7 +430,8 @@ class ReIDViT(BaseReIDBackbone):
                 pe = torch.cat([pe[:, :1], pe[:, extra:]], dim=1)
             state_dict[key] = pe
         key = prefix + 'patch_embed.proj.weight'
-        if key in state_dict and state_dict[key].shape[-2:] != self.patch_embed.proj.weight.shape[-2:]:
+        kernel = self.patch_embed.proj.weight.shape[-2:]
+        if key in state_dict and state_dict[key].shape[-2:] != kernel:
             w = state_dict[key]
             # Approximate: keeps the response to smooth inputs (rescaled by the area ratio).
             ratio = (w.shape[-2] * w.shape[-1]) / float(self.patch_size ** 2)

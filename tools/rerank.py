@@ -1,0 +1,206 @@
+"""Re-rank saved features with SIM (or k-reciprocal re-ranking) and print metrics before/after.
+
+The features come from ``tools/test.py CONFIG CKPT --save-features feats.npz`` (keys ``qf, gf,
+q_pids, g_pids, q_camids, g_camids``). Distances are Euclidean between L2-normalised features
+(what SIM's released code uses) unless ``--metric`` / ``--no-normalize`` say otherwise.
+
+Examples::
+    python tools/rerank.py feats.npz                                  # SIM, official, SYSU preset
+    python tools/rerank.py feats.npz --preset regdb --alpha 0.5       # explicit values win
+    python tools/rerank.py feats.npz --components graph               # ablation: graph inference
+    python tools/rerank.py feats.npz --mode equations --prune-T 100   # eqs. (4)-(8), pruned
+    python tools/rerank.py feats.npz --method k_reciprocal --k1 20 --k2 6
+    python tools/rerank.py feats.npz --swap                           # gallery -> query direction
+    python tools/rerank.py feats.npz --protocol sysu --shots 10 --trials 10
+
+Protocols: ``market`` (default): the same pid AND camid is excluded, CMC over the full
+ranking; ``sysu``: the SYSU-MM01 rules (0-based camids: infrared queries camids 2/5, visible
+gallery; cam-3 queries never see cam-2 images; identity-level CMC) on ``--trials`` random
+galleries of ``--shots`` images per (pid, camera), re-ranking each trial's gallery.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+REQUIRED_KEYS = ('qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids')
+SIM_ARGS = ('lam', 'K', 'k_q', 'k_g', 'alpha', 'n_graph', 'prune_T')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='SIM / k-reciprocal re-ranking of saved features (tools/test.py '
+                    '--save-features), metrics before and after.')
+    p.add_argument('features', help='.npz with qf, gf, q_pids, g_pids, q_camids, g_camids')
+    p.add_argument('--method', choices=['sim', 'k_reciprocal'], default='sim')
+    g = p.add_argument_group('SIM (defaults: the preset\'s values)')
+    g.add_argument('--mode', choices=['official', 'equations'], default='official',
+                   help='official: the authors\' released code; equations: eqs. (4)-(8)')
+    g.add_argument('--preset', choices=['sysu_mm01', 'regdb'], default=None,
+                   help='released hyper-parameters (default sysu_mm01)')
+    g.add_argument('--lam', type=float, help='lambda, weight of gallery-gallery edges')
+    g.add_argument('--K', type=int, help='number of shortest paths averaged')
+    g.add_argument('--k-q', dest='k_q', type=int, help='query-side neighbours')
+    g.add_argument('--k-g', dest='k_g', type=int, help='gallery-side reciprocal neighbours')
+    g.add_argument('--alpha', type=float, help='weight of the graph distance in the fusion')
+    g.add_argument('--n-graph', dest='n_graph', type=int, default=None,
+                   help='official mode: candidate intermediates per gallery item (20)')
+    g.add_argument('--prune-T', dest='prune_T', type=int, default=None,
+                   help='equations mode: prune intermediates to each query\'s T nearest')
+    g.add_argument('--components', choices=['both', 'graph', 'mutual'], default='both',
+                   help='ablation: graph inference only, mutual-NN inference only, or SIM')
+    k = p.add_argument_group('k-reciprocal')
+    k.add_argument('--k1', type=int, default=20)
+    k.add_argument('--k2', type=int, default=6)
+    k.add_argument('--lambda-value', dest='lambda_value', type=float, default=0.3)
+    e = p.add_argument_group('evaluation')
+    e.add_argument('--metric', choices=['euclidean', 'sqeuclidean', 'cosine'],
+                   default='euclidean')
+    e.add_argument('--no-normalize', dest='normalize', action='store_false',
+                   help='do not L2-normalise the features before the distance')
+    e.add_argument('--swap', action='store_true',
+                   help='swap query and gallery (e.g. visible -> infrared from a file saved '
+                        'with infrared queries)')
+    e.add_argument('--protocol', choices=['market', 'sysu'], default='market')
+    e.add_argument('--sysu-mode', choices=['all', 'indoor'], default='all')
+    e.add_argument('--shots', type=int, default=10, help='sysu: images per (pid, camera)')
+    e.add_argument('--trials', type=int, default=10, help='sysu: random galleries')
+    e.add_argument('--seed', type=int, default=0, help='sysu: gallery sampling seed')
+    e.add_argument('--ranks', type=int, nargs='+', default=None,
+                   help='CMC ranks printed (default 1 5 10; sysu 1 10 20)')
+    p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    p.add_argument('--threads', type=int, default=0,
+                   help='torch CPU threads (0: torch\'s default)')
+    p.add_argument('--json', metavar='PATH', help='also write the results as JSON')
+    return p.parse_args(argv)
+
+
+def load_features(path: str, swap: bool = False) -> Dict[str, np.ndarray]:
+    """Read and check the .npz written by ``tools/test.py --save-features``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'features file {path!r} does not exist; write one with '
+                                'tools/test.py CONFIG CKPT --save-features FILE.npz')
+    with np.load(path, allow_pickle=False) as data:
+        have = sorted(data.files)
+        missing = [key for key in REQUIRED_KEYS if key not in data.files]
+        if missing:
+            raise KeyError(f'{path} lacks the key(s) {missing} (has {have}); expected '
+                           f'{list(REQUIRED_KEYS)}: query/gallery features (N, D) and their '
+                           'pids and camids, as written by tools/test.py --save-features.')
+        out = {key: np.asarray(data[key]) for key in REQUIRED_KEYS}
+    for side in ('q', 'g'):
+        f = out[f'{side}f']
+        if f.ndim != 2 or f.shape[0] == 0:
+            raise ValueError(f'{path}: {side}f must be a non-empty (N, D) array, got shape '
+                             f'{f.shape}')
+        if not np.isfinite(f).all():
+            raise ValueError(f'{path}: {side}f has NaN or inf values '
+                             f'({int((~np.isfinite(f)).any(axis=1).sum())} rows)')
+        for key in (f'{side}_pids', f'{side}_camids'):
+            v = out[key].reshape(-1)
+            if len(v) != f.shape[0]:
+                raise ValueError(f'{path}: {key} has {len(v)} entries but {side}f has '
+                                 f'{f.shape[0]} rows')
+            out[key] = v.astype(np.int64)
+    if out['qf'].shape[1] != out['gf'].shape[1]:
+        raise ValueError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} vs '
+                         f'{out["gf"].shape[1]}')
+    if swap:
+        out = dict(qf=out['gf'], gf=out['qf'], q_pids=out['g_pids'], g_pids=out['q_pids'],
+                   q_camids=out['g_camids'], g_camids=out['q_camids'])
+    return out
+
+
+def build_reranker(args):
+    """The RERANKERS object for ``args`` (SIMReranker or KReciprocalReranker)."""
+    from asym_plugins.methods.sim import KReciprocalReranker, SIMReranker
+    if args.method == 'k_reciprocal':
+        return KReciprocalReranker(k1=args.k1, k2=args.k2, lambda_value=args.lambda_value,
+                                   device=args.device)
+    hp = {name: getattr(args, name) for name in SIM_ARGS if getattr(args, name) is not None}
+    return SIMReranker(mode=args.mode, preset=args.preset, components=args.components,
+                       device=args.device, **hp)
+
+
+def _fmt(res: Dict[str, float]) -> str:
+    return '  '.join(f'{k} {v:6.2f}' for k, v in res.items())
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
+    from asym_plugins.evaluation.protocols import (SYSU_QUERY_CAMIDS, SYSU_VISIBLE_CAMIDS,
+                                                   evaluate_sysu)
+    feats = load_features(args.features, swap=args.swap)
+    ranks = tuple(args.ranks or ((1, 10, 20) if args.protocol == 'sysu' else (1, 5, 10)))
+    if args.protocol == 'sysu':
+        bad_q = sorted(set(feats['q_camids'].tolist()) - set(SYSU_QUERY_CAMIDS))
+        bad_g = sorted(set(feats['g_camids'].tolist()) - set(SYSU_VISIBLE_CAMIDS))
+        if bad_q or bad_g:
+            raise ValueError(
+                f'--protocol sysu needs SYSU-MM01 camids (0-based): infrared queries from '
+                f'camids {SYSU_QUERY_CAMIDS}, a visible gallery from {SYSU_VISIBLE_CAMIDS}; '
+                f'got query camids {bad_q} / gallery camids {bad_g} outside them'
+                + (' (--swap makes the visible set the query)' if args.swap else '')
+                + '. Use --protocol market.')
+    reranker = build_reranker(args)
+    device = torch.device(args.device)
+    qf = torch.from_numpy(feats['qf']).float().to(device)
+    gf = torch.from_numpy(feats['gf']).float().to(device)
+
+    def distance(a, b):
+        if args.normalize:
+            a, b = l2_normalize(a), l2_normalize(b)
+        return compute_distance(a, b, args.metric)
+
+    print(f'features: {args.features}{" (swapped)" if args.swap else ""}: {len(qf)} queries x '
+          f'{len(gf)} gallery, dim {qf.shape[1]}; {args.metric} distance'
+          f'{" of L2-normalised features" if args.normalize else ""}; protocol {args.protocol}')
+    print(f'reranker: {reranker!r}')
+    results = {}
+    seconds = 0.0
+    if args.protocol == 'market':
+        dist = distance(qf, gf)
+        results['before'] = evaluate_rank(dist, feats['q_pids'], feats['g_pids'],
+                                          feats['q_camids'], feats['g_camids'],
+                                          max_rank=max(ranks)).to_dict(ranks)
+        dist_gg = distance(gf, gf) if getattr(reranker, 'needs_gg', True) else None
+        dist_qq = distance(qf, qf) if getattr(reranker, 'needs_qq', False) else None
+        start = time.perf_counter()
+        reranked = reranker(dist, dist_gg, dist_qq)
+        seconds = time.perf_counter() - start
+        results['after'] = evaluate_rank(reranked, feats['q_pids'], feats['g_pids'],
+                                         feats['q_camids'], feats['g_camids'],
+                                         max_rank=max(ranks)).to_dict(ranks)
+    else:
+        common = dict(mode=args.sysu_mode, shots=args.shots, trials=args.trials, seed=args.seed,
+                      distance=distance, max_rank=max(ranks), log=False)
+        ids = (feats['q_pids'], feats['g_pids'], feats['q_camids'], feats['g_camids'])
+        results['before'] = evaluate_sysu(qf, gf, *ids, **common).to_dict(ranks)
+        start = time.perf_counter()
+        results['after'] = evaluate_sysu(qf, gf, *ids, reranker=reranker,
+                                         **common).to_dict(ranks)
+        seconds = time.perf_counter() - start
+    print(f'before: {_fmt(results["before"])}')
+    print(f'after:  {_fmt(results["after"])}   ({args.method}, {seconds:.2f} s)')
+    results.update(reranker=repr(reranker), seconds=seconds, num_query=len(qf),
+                   num_gallery=len(gf), protocol=args.protocol, swap=args.swap)
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,143 @@
+"""Train and test an asym-reid method with torchreid's data manager and engines, from a yaml.
+
+The yaml holds torchreid's usual keys (``model``, ``data``, ``sampler``, ``train``, ``test``,
+``loss``...) plus the ``asym`` section (method, synthetic-world sizes, re-ranker, per-method
+settings), see ``asym_plugins/integrations/torchreid/config.py``.
+
+Examples::
+    python tools/torchreid_train.py configs/torchreid/baseline.yaml
+    python tools/torchreid_train.py configs/torchreid/mos.yaml train.max_epoch 2 data.root /tmp/d
+    python tools/torchreid_train.py configs/torchreid/sim.yaml test.evaluate True \\
+        model.load_weights log/sim/model/model.pth.tar-8
+
+Prints one ``RESULT <name>: R1=.. mAP=.. mINP=..`` line per evaluation and writes them to
+``<data.save_dir>/<asym.results_file>``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='asym-reid methods in torchreid (yacs yaml).')
+    parser.add_argument('config', help='yaml file, e.g. configs/torchreid/mos.yaml')
+    parser.add_argument('opts', nargs=argparse.REMAINDER, default=None,
+                        help='KEY VALUE pairs overriding the yaml, e.g. train.max_epoch 2')
+    return parser.parse_args(argv)
+
+
+def _engine_kwargs(cfg, method):
+    from asym_plugins.integrations.torchreid.config import _to_dict
+    kw = dict(clip_grad=cfg.asym.clip_grad or None)
+    if method == 'mos':
+        kw.update(cp_lambda=cfg.asym.mos.cp_lambda, cp_eps=cfg.asym.mos.cp_eps,
+                  cp_topk=cfg.asym.mos.cp_topk or None, top_r=cfg.asym.mos.top_r)
+    elif method == 'sap':
+        kw.update(teacher=dict(type=cfg.asym.sap.teacher, **_to_dict(cfg.asym.sap.teacher_kwargs)))
+    elif method == 'mcma':
+        kw.update(text_batch_size=cfg.asym.mcma.text_batch_size)
+    elif method == 'agw':
+        kw.update(num_instances=cfg.asym.agw.num_instances, workers=cfg.data.workers)
+    return kw
+
+
+def _record(results, name, res):
+    results[name] = dict(rank1=100 * res['rank1'], mAP=100 * res['mAP'],
+                         mINP=100 * res['mINP'], reranker=res.get('reranker'))
+    print(f"RESULT {name}: R1={100 * res['rank1']:.1f} mAP={100 * res['mAP']:.1f} "
+          f"mINP={100 * res['mINP']:.1f}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from asym_plugins.integrations.torchreid import compat, register_all
+    from asym_plugins.integrations.torchreid import config as cfg_mod
+    from asym_plugins.integrations.torchreid.checkpoint import (load_pretrained_weights,
+                                                                resume_from_checkpoint)
+    from asym_plugins.integrations.torchreid.datasets import (DATASET_SPECS,
+                                                              synthetic_dataset_class)
+    from asym_plugins.integrations.torchreid.registration import (METHODS, method_available,
+                                                                  register_dataset)
+    from asym_plugins.integrations.torchreid.models import build_model
+
+    cfg = cfg_mod.load_config(args.config, args.opts)
+    method = cfg.asym.method
+    entry = {e.name: e for e in METHODS}[method]
+    ok, reason = method_available(entry)
+    if not ok and method != 'agw':
+        raise RuntimeError(f'{args.config}: method {method!r} is not available here ({reason}).')
+    compat.torchreid_module('utils').set_random_seed(cfg.train.seed)
+    register_all()
+    for name in set(cfg.data.sources) | set(cfg.data.targets):
+        spec = DATASET_SPECS.get(name, {})
+        if 'synthetic' in spec:
+            register_dataset(name, synthetic_dataset_class(spec['synthetic'], name=name,
+                                                           **cfg_mod.synthetic_settings(cfg)))
+    use_gpu = torch.cuda.is_available()
+    data = compat.torchreid_module('data')
+    optim = compat.torchreid_module('optim')
+    dm_kwargs = cfg_mod.imagedata_kwargs(cfg)
+    dm_kwargs['use_gpu'] = use_gpu
+    dm = data.ImageDataManager(**dm_kwargs)
+
+    pretrained = cfg.model.pretrained
+    model = build_model(cfg.model.name, dm.num_train_pids, loss=cfg.loss.name,
+                        pretrained=pretrained, use_gpu=use_gpu, **cfg_mod.model_kwargs(cfg))
+    if cfg.model.load_weights:
+        load_pretrained_weights(model, cfg.model.load_weights)
+    if use_gpu:
+        model = model.cuda()
+    optimizer = optim.build_optimizer(model, **cfg_mod.optimizer_kwargs(cfg))
+    scheduler = optim.build_lr_scheduler(optimizer, **cfg_mod.lr_scheduler_kwargs(cfg))
+    run_kwargs = cfg_mod.engine_run_kwargs(cfg)
+    if cfg.model.resume:
+        run_kwargs['start_epoch'] = resume_from_checkpoint(cfg.model.resume, model, optimizer,
+                                                           scheduler)
+
+    from asym_plugins.integrations.torchreid.engines import engine_for
+    reranker = cfg_mod.reranker_spec(cfg)
+    compare = cfg.asym.rerank.compare
+    engine = engine_for(method)(dm, model, optimizer, scheduler=scheduler, use_gpu=use_gpu,
+                                reranker=None if compare else reranker,
+                                **_engine_kwargs(cfg, method))
+    start = time.time()
+    run_kwargs['rerank'] = False
+    engine.run(**run_kwargs)
+    results = {}
+    if engine.last_results is None:  # max_epoch == start_epoch: nothing trained, test only
+        engine.test(dist_metric=cfg.test.dist_metric, normalize_feature=cfg.test.normalize_feature,
+                    ranks=list(cfg.test.ranks))
+    main_name = f'{method}' + ('' if (compare or reranker is None) else f'+{reranker["type"]}')
+    _record(results, main_name, engine.last_results)
+    test_kwargs = dict(dist_metric=cfg.test.dist_metric,
+                       normalize_feature=cfg.test.normalize_feature, ranks=list(cfg.test.ranks))
+    if method == 'mos' and engine.cp_lambda > 0:  # the same model ranked by J alone
+        cp = engine.cp_lambda
+        engine.cp_lambda = 0.0
+        engine.test(**test_kwargs)
+        _record(results, 'mos (J only, no CP)', engine.last_results)
+        engine.cp_lambda = cp
+    if reranker is not None and compare:
+        engine.test(rerank=reranker, **test_kwargs)
+        _record(results, f'{method}+{reranker["type"]}', engine.last_results)
+    summary = dict(config=osp.abspath(args.config), method=method, model=cfg.model.name,
+                   sources=list(cfg.data.sources), targets=list(cfg.data.targets),
+                   epochs=cfg.train.max_epoch, seconds=round(time.time() - start, 1),
+                   torchreid_layout=compat.layout(), results=results)
+    os.makedirs(cfg.data.save_dir, exist_ok=True)
+    out = osp.join(cfg.data.save_dir, cfg.asym.results_file)
+    with open(out, 'w', encoding='utf-8') as f:
+        json.dump(summary, f, indent=1)
+    print(f'Results written to {out}')
+    return summary
+
+
+if __name__ == '__main__':
+    main()
