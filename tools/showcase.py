@@ -6,7 +6,6 @@ download), shows progress while it runs, and prints one Markdown table at the en
     python tools/showcase.py                 # all scenarios (about 15 min on 2 CPU cores)
     python tools/showcase.py --only sim mcma # a subset
     python tools/showcase.py --epochs 4      # a shorter budget for every run
-    python tools/summarize.py work_dirs/showcase   # the table again, from the work dirs
 
 Each run is an ordinary ``tools/train.py`` job (its logs and checkpoints stay in
 ``work_dirs/showcase/<name>``), so any row can be re-run or inspected on its own.
