@@ -281,13 +281,19 @@ def test_model_ablation_switches_give_their_losses_and_train(minilm2, row):
         assert out['cross_pairs'] == 1.0
 
 
-def test_reconstruction_is_prompted_by_the_text(minilm2):
-    model = tiny_model(minilm2).eval()
+@pytest.mark.parametrize('prompt', ['token', 'token+mask'])
+def test_reconstruction_is_prompted_by_the_text(prompt):
+    from asym_plugins.methods.mcma import ModalitySharedDecoder
+    torch.manual_seed(0)
+    dec = ModalitySharedDecoder(32, num_patches=8, patch_pixels=12, depth=1, num_heads=2,
+                                prompt=prompt).eval()
     vis = torch.randn(2, 3, 32)
     keep = torch.tensor([[0, 4, 7], [1, 2, 3]])
-    a = model.decoder.reconstruct(vis, keep, torch.randn(2, 32))
-    b = model.decoder.reconstruct(vis, keep, torch.randn(2, 32))
-    assert a.shape == (2, 8, 3 * 16 * 16) and not torch.allclose(a, b)
+    a = dec.reconstruct(vis, keep, torch.randn(2, 32))
+    b = dec.reconstruct(vis, keep, torch.randn(2, 32))
+    assert a.shape == (2, 8, 12) and not torch.allclose(a, b)
+    with pytest.raises(ValueError, match='model.decoder.prompt'):
+        ModalitySharedDecoder(32, 8, 12, num_heads=2, prompt='cross-attention')
 
 
 def test_cross_reconstruction_uses_the_partner_image_with_the_anchor_text(minilm2, monkeypatch):

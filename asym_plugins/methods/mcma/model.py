@@ -170,8 +170,8 @@ class MCMAModel(BaseModel):
             in_ch = vit.patch_embed.proj.in_channels
             dec = dict(depth=2, num_heads=8, mlp_ratio=4.0, dropout=0.0)
             dec.update(decoder or {})
-            self.decoder = ModalitySharedDecoder(self.embed_dims, vit.num_patches,
-                                                 in_ch * vit.patch_size ** 2, **dec)
+            pixels = in_ch * vit.patch_size ** 2 if (self.do_self or self.do_cross) else None
+            self.decoder = ModalitySharedDecoder(self.embed_dims, vit.num_patches, pixels, **dec)
         self.predictor = None
         bisim = self.losses_cfg.get('bisim')
         if bisim is not None:

@@ -54,7 +54,8 @@ class ModalitySharedDecoder(nn.Module):
     Args:
         dims: joint-space width D.
         num_patches: patches of the image grid L (position embeddings ``(1 + L, D)``).
-        patch_pixels: values per reconstructed patch (``C * p * p``).
+        patch_pixels: values per reconstructed patch (``C * p * p``); None builds no
+            reconstruction part (mask token, pixel head): the matching path only.
         depth, num_heads, mlp_ratio, dropout: transformer layers.
         prompt: how ``z^t_glo`` enters :meth:`reconstruct`: ``'token'`` (one extra token, the
             slides' set ``{Z^v_um, Z^m, z^t_glo}``) or ``'token+mask'`` (also added, through a
@@ -64,7 +65,7 @@ class ModalitySharedDecoder(nn.Module):
 
     PROMPTS = ('token', 'token+mask')
 
-    def __init__(self, dims: int, num_patches: int, patch_pixels: int, depth: int = 2,
+    def __init__(self, dims: int, num_patches: int, patch_pixels: Optional[int], depth: int = 2,
                  num_heads: int = 8, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  prompt: str = 'token') -> None:
         super().__init__()
@@ -72,7 +73,6 @@ class ModalitySharedDecoder(nn.Module):
             raise ValueError(f'MCMA decoder: prompt must be one of {self.PROMPTS}, got '
                              f'{prompt!r} (model.decoder.prompt).')
         self.prompt = prompt
-        self.mask_prompt = nn.Linear(dims, dims) if prompt == 'token+mask' else None
         if dims % num_heads:
             raise ValueError(f'MCMA decoder: embed_dims={dims} is not divisible by '
                              f'num_heads={num_heads} (model.decoder.num_heads).')
@@ -85,10 +85,16 @@ class ModalitySharedDecoder(nn.Module):
         self.norm = nn.LayerNorm(dims)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + num_patches, dims))
         self.modality_embed = nn.Parameter(torch.zeros(2, dims))
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, dims))
-        self.pixel_head = nn.Linear(dims, patch_pixels)
-        for p in (self.pos_embed, self.modality_embed, self.mask_token):
+        for p in (self.pos_embed, self.modality_embed):
             nn.init.trunc_normal_(p, std=0.02)
+        # Reconstruction only (absent parameters cannot sit unused under DDP).
+        self.mask_token = self.pixel_head = self.mask_prompt = None
+        if patch_pixels is not None:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, dims))
+            nn.init.trunc_normal_(self.mask_token, std=0.02)
+            self.pixel_head = nn.Linear(dims, patch_pixels)
+            if prompt == 'token+mask':
+                self.mask_prompt = nn.Linear(dims, dims)
 
     def _run(self, x: torch.Tensor, padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         for layer in self.layers:
@@ -122,11 +128,13 @@ class ModalitySharedDecoder(nn.Module):
         Returns:
             ``(N, L, patch_pixels)``; only the masked positions are meant to be scored.
         """
+        if self.pixel_head is None:
+            raise RuntimeError('ModalitySharedDecoder was built without patch_pixels: it has no '
+                               'reconstruction head.')
         n, _, d = visible.shape
         full = self.mask_token.expand(n, self.num_patches, d)
         if self.mask_prompt is not None:
             full = full + self.mask_prompt(text_global)[:, None]
-        full = full.clone()
         full = full.scatter(1, keep_idx[..., None].expand(-1, -1, d), visible)
         image = full + self.pos_embed[:, 1:] + self.modality_embed[IMAGE]
         prompt = (text_global + self.modality_embed[TEXT])[:, None]

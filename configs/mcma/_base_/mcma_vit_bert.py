@@ -45,8 +45,11 @@ model = dict(
     embed_dims=512,
     num_classes=num_classes,
     shared_decoder=True,
-    decoder=dict(depth=2, num_heads=8, mlp_ratio=4.0),
+    # [ours] as in the synthetic twin (configs/mcma/README.md): caption added to the mask
+    # tokens, targets = the normalised image's pixels (colour kept).
+    decoder=dict(depth=2, num_heads=8, mlp_ratio=4.0, prompt='token+mask'),
     mask_ratio=0.75,
+    norm_pix=False,
     losses=dict(
         matching=dict(type='sdm', temperature=0.02, loss_weight=1.0),
         id=dict(loss_weight=1.0),
