@@ -75,7 +75,8 @@ class ReIDMetric(BaseMetric):
             ``dist_qq`` are computed only if its ``needs_gg`` (default True) / ``needs_qq``
             (default False) attribute asks for them.
         save_features (str, optional): ``.npz`` path receiving ``qf, gf, q_pids, g_pids,
-            q_camids, g_camids`` (written atomically).
+            q_camids, g_camids`` and, when every sample has an ``img_path``, ``q_img_paths``,
+            ``g_img_paths`` (written atomically; ``tools/visualize.py`` reads the paths).
         device (str): where distances and ranking run (``'cpu'`` or ``'cuda'``).
         chunk_size (int, optional): queries per chunk in the ranking.
 
@@ -108,13 +109,19 @@ class ReIDMetric(BaseMetric):
         self.device = device
         self.chunk_size = chunk_size
         self.features: Optional[Dict[str, torch.Tensor]] = None
+        # Image paths of the query / gallery rows of ``self.features`` (None when unknown).
+        self.img_paths: Optional[Dict[str, List[str]]] = None
 
     # ------------------------------------------------------------------ collection
     def collect_sample(self, sample: Any) -> dict:
         """What ``process`` keeps of one sample (subclasses add fields)."""
-        return dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
-                    pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
-                    split=str(get_field(sample, 'split')))
+        out = dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
+                   pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
+                   split=str(get_field(sample, 'split')))
+        path = get_field(sample, 'img_path', None)
+        if path is not None:
+            out['img_path'] = str(path)
+        return out
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         for sample in data_samples:
@@ -181,17 +188,28 @@ class ReIDMetric(BaseMetric):
         qf, gf, qp, gp, qc, gc = self.split_results(results)
         self.features = dict(q_feats=qf, g_feats=gf, q_pids=qp, g_pids=gp, q_camids=qc,
                              g_camids=gc)
+        self.img_paths = None
+        if all('img_path' in r for r in results):
+            self.img_paths = {side: [r['img_path'] for r in results if r['split'] == side]
+                              for side in ('query', 'gallery')}
         self.save_collected_features()
         return self.evaluate_features(qf, gf, qp, gp, qc, gc)
 
     def save_collected_features(self) -> None:
         """Write ``self.features`` to ``save_features`` (npz: qf, gf, q_pids, g_pids, q_camids,
-        g_camids) when that option is set; ``tools/rerank.py`` reads the file."""
+        g_camids, plus q_img_paths, g_img_paths when known) when that option is set;
+        ``tools/rerank.py`` and ``tools/visualize.py`` read the file."""
         if not self.save_features or self.features is None:
             return
         f = self.features
+        paths = getattr(self, 'img_paths', None)
+        extra = {}
+        if paths and len(paths['query']) == len(f['q_pids']) \
+                and len(paths['gallery']) == len(f['g_pids']):
+            extra = dict(q_img_paths=np.asarray(paths['query'], dtype=str),
+                         g_img_paths=np.asarray(paths['gallery'], dtype=str))
         save_features_npz(self.save_features, qf=f['q_feats'], gf=f['g_feats'],
                           q_pids=f['q_pids'], g_pids=f['g_pids'], q_camids=f['q_camids'],
-                          g_camids=f['g_camids'])
+                          g_camids=f['g_camids'], **extra)
         print_log(f'{type(self).__name__}: features saved to {self.save_features}',
                   logger='current')

@@ -6,6 +6,9 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
+from asym_plugins.models.backbones.vit import grid_size
+from asym_plugins.models.builders import (build_data_preprocessor, build_reid_head,
+                                          build_reid_losses, check_choice, set_pred_features)
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
 from .modules import PartProxyModule
@@ -19,14 +22,6 @@ TEST_FEATURES = ('before_bn', 'after_bn')
 _HOOK_HINT = ("add custom_hooks = [dict(type='TeacherDistillationHook', teacher=dict(type=...))] "
               "to the config (teachers: SampleMaskTeacher, PrecomputedMaskTeacher, RuleTeacher, "
               "KeypointTeacher, ParserModelTeacher)")
-
-
-def _build_reid_losses(losses: Optional[Dict[str, Optional[dict]]]) -> nn.ModuleDict:
-    out = nn.ModuleDict()
-    for name, cfg in (losses or {}).items():
-        if cfg is not None:
-            out[name] = MODELS.build(copy.deepcopy(dict(cfg)))
-    return out
 
 
 class PartHeads(nn.Module):
@@ -127,14 +122,9 @@ class SAPModel(BaseModel):
                  test_feature: str = 'before_bn',
                  data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Union[dict, list, None] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ReIDDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if test_feature not in TEST_FEATURES:
-            raise ValueError(f'SAPModel: test_feature must be one of {TEST_FEATURES}, got '
-                             f'{test_feature!r} (model.test_feature).')
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor),
+                         init_cfg=init_cfg)
+        check_choice(test_feature, TEST_FEATURES, 'SAPModel', 'test_feature')
         self.backbone = MODELS.build(backbone)
         if not hasattr(self.backbone, 'forward_tokens'):
             raise TypeError(f'SAPModel needs a ViT backbone with forward_tokens (e.g. '
@@ -155,8 +145,7 @@ class SAPModel(BaseModel):
         self.part_feature_scale = (1.0 / num_parts) if part_feature_scale is None \
             else part_feature_scale
 
-        self.head = MODELS.build(dict(type='BNNeckHead', in_channels=dims,
-                                      num_classes=num_classes))
+        self.head = build_reid_head(dict(num_classes=num_classes), dims, 'SAPModel')
         self.patch_loss = MODELS.build(copy.deepcopy(dict(patch_loss))) if patch_loss else None
         self.patch_layers = tuple(patch_layers)
         if self.patch_loss is not None and not self.patch_layers:
@@ -175,7 +164,8 @@ class SAPModel(BaseModel):
             self.ssd_cfg.update(ssd)
         self.use_ssd = ssd is not None and (self.patch_loss is not None
                                             or self.proxy_loss is not None)
-        self.losses = _build_reid_losses(losses)
+        # no `input` routing: ID losses take the logits, the others the feature
+        self.losses, _ = build_reid_losses(losses, 'SAPModel', route_inputs=False)
         if 'id' in self.losses and num_classes is None:
             raise ValueError('SAPModel: an ID loss is configured but model.num_classes is None; '
                              'set it to the number of training identities.')
@@ -208,6 +198,28 @@ class SAPModel(BaseModel):
             feats.append(p.flatten(1) * self.part_feature_scale)
         return torch.cat(feats, dim=1)
 
+    @torch.no_grad()
+    def part_maps(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """What the student looks at, on the patch grid (for visualisation; no teacher).
+
+        Returns ``cls`` (N, rows, cols): the last layer's CLS -> patch attention (softmax,
+        mean over heads) and, with the part branch, ``proxy`` (N, K, rows, cols): each part
+        proxy's attention over the patches (softmax of the logits ``L_proxy`` supervises, mean
+        over heads; every map sums to 1) and ``assignment`` (N, rows, cols): the part
+        (0..K-1) whose proxy attends a patch most, after normalising each map by its maximum.
+        """
+        glob, _, _, proxy_logits, attn = self._encode(inputs, attn_layers=(-1, ))
+        rows, cols = grid_size(tuple(inputs.shape[-2:]), self.backbone.patch_size,
+                               self.backbone.stride)
+        n = inputs.shape[0]
+        cls = attn[0][:, :, 0, 1:].softmax(-1).mean(1)  # softmax over patches only
+        out = dict(cls=cls.reshape(n, rows, cols))
+        if proxy_logits is not None:
+            proxy = proxy_logits.softmax(-1).mean(1).reshape(n, self.num_parts, rows, cols)
+            peak = proxy.flatten(2).amax(-1).clamp(min=1e-12)[..., None, None]
+            out.update(proxy=proxy, assignment=(proxy / peak).argmax(1))
+        return out
+
     def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
@@ -220,15 +232,7 @@ class SAPModel(BaseModel):
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
-        feats = self.extract_feat(inputs).detach()
-        if data_samples is None:
-            data_samples = [ReIDDataSample() for _ in range(feats.shape[0])]
-        if len(data_samples) != feats.shape[0]:
-            raise ValueError(f'SAPModel.predict: {feats.shape[0]} images but '
-                             f'{len(data_samples)} data samples.')
-        for sample, feat in zip(data_samples, feats):
-            sample.pred_feature = feat
-        return data_samples
+        return set_pred_features(self.extract_feat(inputs).detach(), data_samples, 'SAPModel')
 
     # ------------------------------------------------------------------ training
     def part_targets(self, data_samples: List[ReIDDataSample], size: Tuple[int, int],
