@@ -1,5 +1,4 @@
 """The BoT strong baseline (Luo et al. 2019) as an MMEngine model."""
-import copy
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -8,14 +7,15 @@ from mmengine.model import BaseModel
 
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
+from .builders import (LOSS_INPUTS, build_data_preprocessor, build_reid_head,  # noqa: F401
+                       build_reid_losses, check_choice, set_pred_features)
 
 #: Losses of the BoT recipe: ID loss with label smoothing + batch-hard triplet (margin 0.3).
 DEFAULT_LOSSES = dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
                       triplet=dict(type='TripletLoss', margin=0.3))
 
-#: What a loss is computed on: the classifier's logits, ``f_t`` (pooled, before BNNeck) or
-#: ``f_i`` (after BNNeck).
-LOSS_INPUTS = ('logits', 'feature', 'bn_feature')
+#: What a loss is computed on (:data:`.builders.LOSS_INPUTS`): the classifier's logits,
+#: ``f_t`` (pooled, before BNNeck) or ``f_i`` (after BNNeck).
 TEST_FEATURES = ('after_bn', 'before_bn')
 
 
@@ -56,44 +56,17 @@ class ReIDBaseline(BaseModel):
                  test_feature: str = 'after_bn',
                  data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Union[dict, list, None] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ReIDDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            # Built from our registry, so no default scope is needed outside a Runner.
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if test_feature not in TEST_FEATURES:
-            raise ValueError(f'ReIDBaseline: test_feature must be one of {TEST_FEATURES}, '
-                             f'got {test_feature!r} (model.test_feature).')
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor),
+                         init_cfg=init_cfg)
+        check_choice(test_feature, TEST_FEATURES, 'ReIDBaseline', 'test_feature')
         self.test_feature = test_feature
 
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck if neck is not None
                                  else dict(type='GlobalPooling', pooling='avg'))
-        head = dict(head if head is not None else dict(type='BNNeckHead'))
-        head.setdefault('type', 'BNNeckHead')
-        if head.get('in_channels') is None:
-            channels = getattr(self.backbone, 'out_channels', None)
-            if channels is None:
-                raise ValueError('ReIDBaseline: set model.head.in_channels; the backbone '
-                                 f'{type(self.backbone).__name__} has no out_channels.')
-            head['in_channels'] = channels
-        self.head = MODELS.build(head)
-
-        self.losses = nn.ModuleDict()
-        self.loss_inputs: Dict[str, str] = {}
-        for name, cfg in (losses or {}).items():
-            if cfg is None:
-                continue
-            cfg = copy.deepcopy(dict(cfg))
-            default_input = 'logits' if (name == 'id' or 'CrossEntropy' in str(cfg.get('type'))) \
-                else 'feature'
-            loss_input = cfg.pop('input', default_input)
-            if loss_input not in LOSS_INPUTS:
-                raise ValueError(f'ReIDBaseline: model.losses.{name}.input must be one of '
-                                 f'{LOSS_INPUTS}, got {loss_input!r}.')
-            self.losses[name] = MODELS.build(cfg)
-            self.loss_inputs[name] = loss_input
+        self.head = build_reid_head(head, getattr(self.backbone, 'out_channels', None),
+                                    source=f'backbone {type(self.backbone).__name__}')
+        self.losses, self.loss_inputs = build_reid_losses(losses)
 
     @property
     def num_classes(self) -> Optional[int]:
@@ -141,34 +114,41 @@ class ReIDBaseline(BaseModel):
                              f'{num_classes}; set model.head.num_classes to the number of '
                              f'training identities, N (here at least {high + 1}).')
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
-             ) -> Dict[str, torch.Tensor]:
-        """Returns ``{'loss_<name>': scalar, ..., 'acc_id': top-1 training accuracy}``."""
+    def _loss_features(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
+                       ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor],
+                                  torch.Tensor]:
+        """``(f_t, f_i, logits, labels)`` of a training batch, labels checked against the
+        classifier when a loss reads the logits."""
         if len(self.losses) == 0:
-            raise ValueError('ReIDBaseline: no loss configured (model.losses is empty).')
+            raise ValueError(f'{type(self).__name__}: no loss configured (model.losses is '
+                             f'empty).')
         f_t, f_i, logits = self.extract_feat(inputs)
         labels = self._labels(data_samples, f_t.device)
-        sources = dict(logits=logits, feature=f_t, bn_feature=f_i)
         if 'logits' in self.loss_inputs.values():
             self._check_labels(labels)
-        out: Dict[str, torch.Tensor] = {}
-        for name, loss_fn in self.losses.items():
-            out[f'loss_{name}'] = loss_fn(sources[self.loss_inputs[name]], labels)
+        return f_t, f_i, logits, labels
+
+    def _add_accuracy(self, out: Dict[str, torch.Tensor], logits: Optional[torch.Tensor],
+                      labels: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Adds ``acc_id`` (top-1 training accuracy) when there is a classifier."""
         if logits is not None and self.num_classes is not None:
             with torch.no_grad():
                 out['acc_id'] = (logits.argmax(dim=1) == labels).float().mean()
         return out
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
+             ) -> Dict[str, torch.Tensor]:
+        """Returns ``{'loss_<name>': scalar, ..., 'acc_id': top-1 training accuracy}``."""
+        f_t, f_i, logits, labels = self._loss_features(inputs, data_samples)
+        sources = dict(logits=logits, feature=f_t, bn_feature=f_i)
+        out: Dict[str, torch.Tensor] = {}
+        for name, loss_fn in self.losses.items():
+            out[f'loss_{name}'] = loss_fn(sources[self.loss_inputs[name]], labels)
+        return self._add_accuracy(out, logits, labels)
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
         """Sets ``pred_feature`` (D,) on each sample (new samples when none are given)."""
         f_t, f_i, _ = self.extract_feat(inputs)
         feats = (f_i if self.test_feature == 'after_bn' else f_t).detach()
-        if data_samples is None:
-            data_samples = [ReIDDataSample() for _ in range(feats.shape[0])]
-        if len(data_samples) != feats.shape[0]:
-            raise ValueError(f'ReIDBaseline.predict: {feats.shape[0]} images but '
-                             f'{len(data_samples)} data samples.')
-        for sample, feat in zip(data_samples, feats):
-            sample.pred_feature = feat
-        return data_samples
+        return set_pred_features(feats, data_samples, 'ReIDBaseline')

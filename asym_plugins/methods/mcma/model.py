@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
+from asym_plugins.models.builders import build_data_preprocessor, set_pred_features
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
 from .losses import (MATCHING_LOSSES, DeviationPredictor, bisimulation_loss,
@@ -115,11 +116,8 @@ class MCMAModel(BaseModel):
                  losses: Optional[Dict[str, Optional[dict]]] = None,
                  data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Union[dict, list, None] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ReIDDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor),
+                         init_cfg=init_cfg)
         for name, value in (('image_pooling', image_pooling), ('text_pooling', text_pooling)):
             if value not in POOLINGS:
                 raise ValueError(f'MCMAModel: model.{name} must be one of {POOLINGS}, '
@@ -360,19 +358,14 @@ class MCMAModel(BaseModel):
                 data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
         """Sets ``pred_feature`` (D,) on every sample and ``text_features`` (C, D) on samples
         with captions."""
-        img = self.encode_image(inputs).detach()
-        if data_samples is None:
-            data_samples = [ReIDDataSample() for _ in range(img.shape[0])]
-        if len(data_samples) != img.shape[0]:
-            raise ValueError(f'MCMAModel.predict: {img.shape[0]} images but '
-                             f'{len(data_samples)} data samples.')
+        data_samples = set_pred_features(self.encode_image(inputs).detach(), data_samples,
+                                         'MCMAModel')
         ids, mask, counts = self._sample_tokens(data_samples, training=False)
         txt = None
         if ids is not None:
             txt = self.encode_text(input_ids=ids, attention_mask=mask).detach()
         start = 0
-        for sample, feat, count in zip(data_samples, img, counts):
-            sample.pred_feature = feat
+        for sample, count in zip(data_samples, counts):
             if count:
                 sample.set_field(txt[start:start + count], 'text_features')
                 start += count

@@ -118,12 +118,7 @@ class MoSModel(ReIDBaseline):
     def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
              ) -> Dict[str, torch.Tensor]:
         """Returns ``{'loss_<name>': ..., 'acc_id': ...}``; updates the prior first."""
-        if len(self.losses) == 0:
-            raise ValueError('MoSModel: no loss configured (model.losses is empty).')
-        g, f_i, logits = self.extract_feat(inputs)
-        labels = self._labels(data_samples, g.device)
-        if 'logits' in self.loss_inputs.values():
-            self._check_labels(labels)
+        g, f_i, logits, labels = self._loss_features(inputs, data_samples)
         # Update first: this batch's positives then have no conflict with the prior.
         self.prior.update(g.detach().float(), labels)
         extra = None
@@ -139,10 +134,7 @@ class MoSModel(ReIDBaseline):
                 out[f'loss_{name}'] = loss_fn(source, labels, extra_distance=extra)
             else:
                 out[f'loss_{name}'] = loss_fn(source, labels)
-        if logits is not None and self.num_classes is not None:
-            with torch.no_grad():
-                out['acc_id'] = (logits.argmax(dim=1) == labels).float().mean()
-        return out
+        return self._add_accuracy(out, logits, labels)
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
