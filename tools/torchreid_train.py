@@ -7,6 +7,7 @@ settings), see ``asym_plugins/integrations/torchreid/config.py``.
 Examples::
     python tools/torchreid_train.py configs/torchreid/baseline.yaml
     python tools/torchreid_train.py configs/torchreid/mos.yaml train.max_epoch 2 data.root /tmp/d
+    python tools/torchreid_train.py configs/torchreid/agw.yaml       # AGW, with and without SIM
     python tools/torchreid_train.py configs/torchreid/sim.yaml test.evaluate True \\
         model.load_weights log/sim/model/model.pth.tar-8
 
@@ -44,7 +45,8 @@ def _engine_kwargs(cfg, method):
     elif method == 'mcma':
         kw.update(text_batch_size=cfg.asym.mcma.text_batch_size)
     elif method == 'agw':
-        kw.update(num_instances=cfg.asym.agw.num_instances, workers=cfg.data.workers)
+        kw.update(num_instances=cfg.asym.agw.num_instances, workers=cfg.data.workers,
+                  gray_prob=cfg.asym.agw.gray_prob)
     return kw
 
 
@@ -71,7 +73,7 @@ def main(argv=None):
     method = cfg.asym.method
     entry = {e.name: e for e in METHODS}[method]
     ok, reason = method_available(entry)
-    if not ok and method != 'agw':
+    if not ok:
         raise RuntimeError(f'{args.config}: method {method!r} is not available here ({reason}).')
     compat.torchreid_module('utils').set_random_seed(cfg.train.seed)
     register_all()

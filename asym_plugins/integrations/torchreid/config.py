@@ -3,7 +3,9 @@
 torchreid's ``scripts/default_config.py`` is not part of the installed package, so
 :func:`get_default_config` re-states its keys (``model``, ``data``, ``sampler``, ``train``,
 ``sgd``, ``adam``, ``rmsprop``, ``loss``, ``test``, ``market1501``, ``cuhk03``, ``video``) with
-torchreid's defaults except ``model.pretrained`` (False: nothing is downloaded here), and adds:
+torchreid's defaults except ``model.pretrained`` (unset = False: nothing is downloaded here;
+``True`` or a local checkpoint path, see :mod:`.models`; yaml and command line may give either a
+bool or a path), and adds:
 
 ``asym.method``
     ``'baseline' | 'mos' | 'sap' | 'sim' | 'mcma' | 'agw'``: picks the engine
@@ -26,7 +28,8 @@ torchreid's defaults except ``model.pretrained`` (False: nothing is downloaded h
 ``asym.mcma``
     ``text_batch_size``.
 ``asym.agw``
-    ``num_instances`` (K of the cross-modality batches).
+    ``num_instances`` (K of the cross-modality batches: K/2 visible + K/2 infrared per
+    identity), ``gray_prob`` (visible training images turned grey, 0: off).
 ``asym.clip_grad``
     max gradient norm (0: off).
 
@@ -52,7 +55,9 @@ def _torchreid_defaults() -> CN:
     cfg = CN()
     cfg.model = CN()
     cfg.model.name = 'asym_resnet50'
-    cfg.model.pretrained = False  # True / a local path: see asym_plugins torchreid models
+    # False / True / a local path (asym_plugins torchreid models). None (= False) as the default
+    # lets the yaml give a bool or a str: yacs only changes a key's type from None.
+    cfg.model.pretrained = None
     cfg.model.load_weights = ''
     cfg.model.resume = ''
 
@@ -183,6 +188,7 @@ def get_default_config() -> CN:
 
     cfg.asym.agw = CN()
     cfg.asym.agw.num_instances = 4
+    cfg.asym.agw.gray_prob = 0.0
     return cfg
 
 
@@ -190,8 +196,15 @@ def load_config(path: str, opts=None) -> CN:
     """Defaults, then the yaml at ``path``, then ``opts`` (``['KEY', 'VALUE', ...]``); an
     unknown key raises (yacs) naming it. Frozen on return."""
     cfg = get_default_config()
+    def merge_opts():
+        if not opts:
+            return
+        if 'model.pretrained' in list(opts)[0::2]:
+            cfg.model.pretrained = None  # the yaml's bool may become a path, and back
+        cfg.merge_from_list(list(opts))
+
     for source, merge in ((path, lambda: cfg.merge_from_file(path)),
-                          ('command-line opts', lambda: opts and cfg.merge_from_list(list(opts)))):
+                          ('command-line opts', merge_opts)):
         try:
             merge()
         except (KeyError, AssertionError) as e:  # yacs: KeyError (file) / AssertionError (list)

@@ -181,10 +181,15 @@ class AsymEngine(_Engine):
             imgs, p, c = self.parse_data_for_eval(data)
             if self.use_gpu:
                 imgs = imgs.cuda()
-            feats.append(self.extract_features(imgs).float().cpu())
+            feats.append(self.batch_features(imgs, data).float().cpu())
             pids.extend(p.tolist())
             camids.extend(c.tolist())
         return torch.cat(feats), np.asarray(pids), np.asarray(camids)
+
+    def batch_features(self, imgs: torch.Tensor, data: Dict[str, Any]) -> torch.Tensor:
+        """Test features of one batch (``data``: the loader's item dict, for engines whose
+        model needs more than the images)."""
+        return self.extract_features(imgs)
 
     def _resolve_reranker(self, rerank: Any) -> Optional[Callable]:
         if rerank is None or rerank is False:
@@ -284,15 +289,30 @@ class MoSEngine(AsymEngine):
         return 1.0 - sim
 
 
-def _denormalize_to_uint8(imgs: torch.Tensor, transform) -> torch.Tensor:
-    """Normalised batch -> uint8 RGB (N, 3, H, W), undoing the transform's ``Normalize``."""
+def _normalization(imgs: torch.Tensor, transform) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, std)`` (1, 3, 1, 1) of the transform's ``Normalize`` (torchreid's defaults)."""
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     for t in getattr(transform, 'transforms', []):
         if type(t).__name__ == 'Normalize':
             mean, std = t.mean, t.std
     m = torch.as_tensor(mean, dtype=imgs.dtype, device=imgs.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=imgs.dtype, device=imgs.device).view(1, -1, 1, 1)
+    return m, s
+
+
+def _denormalize_to_uint8(imgs: torch.Tensor, transform) -> torch.Tensor:
+    """Normalised batch -> uint8 RGB (N, 3, H, W), undoing the transform's ``Normalize``."""
+    m, s = _normalization(imgs, transform)
     return ((imgs * s + m) * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+
+def _to_grayscale(imgs: torch.Tensor, transform) -> torch.Tensor:
+    """Normalised RGB batch -> the same images in grey (ITU-R 601 luma in every channel),
+    normalised again."""
+    m, s = _normalization(imgs, transform)
+    rgb = imgs * s + m
+    luma = (0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3])
+    return (luma.expand_as(rgb) - m) / s
 
 
 def _uses_sample_masks(teacher) -> bool:
@@ -463,18 +483,30 @@ class CrossModalityIdentitySampler(Sampler):
 class AGWEngine(AsymEngine):
     """Cross-modality training: replaces the training loader with one drawing
     :class:`CrossModalityIdentitySampler` batches (P identities x K/2 visible + K/2 infrared)
-    from the same dataset; every sample's ``modality`` reaches the model's loss.
+    from the same dataset. Every sample's ``modality`` (0 visible / 1 infrared, carried by the
+    items of our datasets) reaches the model: in training as the ``modality`` of the data
+    samples given to the model's loss (the AGW models route each one through its stem), at
+    test time as ``model(imgs, modality=...)`` for the AGW models (``agw_resnet50``,
+    ``agw_small``); single-stream models (``asym_small``...) train the same way and ignore it.
 
     Args:
         batch_size, num_instances: P x K and K (default: the data manager's loader's batch
             size and 4).
         workers: loader workers.
+        gray_prob: probability that a visible training image is turned grey (all channels =
+            luma) before the model sees it [ours, the torchreid twin of the ``RandomGrayscale``
+            of ``configs/_base_/datasets/synthetic_ir.py``]; 0: off (AGW's recipe).
         **kwargs: :class:`AsymEngine` arguments.
     """
 
     def __init__(self, datamanager, model, optimizer, batch_size: Optional[int] = None,
-                 num_instances: int = 4, workers: int = 0, **kwargs) -> None:
+                 num_instances: int = 4, workers: int = 0, gray_prob: float = 0.0,
+                 **kwargs) -> None:
         super().__init__(datamanager, model, optimizer, **kwargs)
+        if not 0.0 <= gray_prob <= 1.0:
+            raise ValueError(f'AGWEngine: gray_prob must lie in [0, 1], got {gray_prob}.')
+        self.gray_prob = gray_prob
+        self.transform = getattr(datamanager, 'transform_tr', None)
         dataset = self.train_loader.dataset
         extras = getattr(dataset, 'extras', None)
         if extras is None:
@@ -487,6 +519,30 @@ class AGWEngine(AsymEngine):
         self.train_loader = DataLoader(dataset, sampler=sampler, batch_size=batch_size,
                                        num_workers=workers, drop_last=True,
                                        pin_memory=self.use_gpu)
+
+    @property
+    def routes_modality(self) -> bool:
+        return bool(getattr(self.asym_model, 'routes_modality', False))
+
+    def prepare_batch(self, data):
+        imgs, samples = super().prepare_batch(data)
+        if self.gray_prob > 0:
+            visible = torch.tensor([s.modality == 'visible' for s in samples],
+                                   device=imgs.device)
+            pick = visible & (torch.rand(len(samples), device=imgs.device) < self.gray_prob)
+            if bool(pick.any()):
+                imgs = imgs.clone()
+                imgs[pick] = _to_grayscale(imgs[pick], self.transform)
+        return imgs, samples
+
+    def batch_features(self, imgs, data):
+        if not self.routes_modality:
+            return self.extract_features(imgs)
+        if 'modality' not in data:
+            raise ValueError('AGWEngine: test items carry no modality; test on one of our '
+                             'datasets (sysu_mm01, regdb, synthetic_infrared).')
+        modality = data['modality'].reshape(-1).long().to(imgs.device)
+        return self.model(imgs, modality=modality)
 
 
 #: method name -> engine class (``tools/torchreid_train.py``).

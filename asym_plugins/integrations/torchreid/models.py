@@ -24,7 +24,16 @@ Factories (``name(num_classes, loss='softmax', pretrained=True, use_gpu=True, **
 ``sap_vit_cpu``            SAP on the 4-layer CPU ViT
 ``mcma_vit_base``          MCMA: ViT-B/16 image encoder + local BERT-family text encoder
 ``mcma_vit_cpu``           MCMA on the CPU ViT + the packaged MiniLM (2 layers)
+``agw_resnet50``           AGW: two-stream ResNet-50 (one stem per modality, non-local 0/2/3/0),
+                           GeM, BNNeck, ID + weighted regularised triplet
+``agw_small``              AGW on the two-stream SmallReIDNet (CPU twin, non-local 0/1/1)
 =========================  ==================================================================
+
+The AGW models route each sample through the stem of its modality: ``model(x, modality=m)``
+with ``m`` a LongTensor of 0 (visible) / 1 (infrared) per sample (what the items of our
+torchreid datasets carry as ``'modality'``), a BoolTensor or a list of names;
+:class:`~.engines.AGWEngine` passes it in training and at test time. ``model(x)`` alone uses
+``default_modality`` (factory argument, default None: an error naming the fix).
 
 ``pretrained``: nothing is ever downloaded. ``False`` trains from scratch; a path loads that
 local ImageNet checkpoint into the backbone; ``True`` looks for the usual file names of the
@@ -53,11 +62,11 @@ import torch
 import torch.nn as nn
 
 __all__ = ['TorchreidModel', 'BaselineTorchreidModel', 'SAPTorchreidModel',
-           'MCMATorchreidModel', 'BACKBONES', 'resolve_pretrained', 'wrap_model',
+           'MCMATorchreidModel', 'AGWTorchreidModel', 'BACKBONES', 'resolve_pretrained', 'wrap_model',
            'to_mmengine_state_dict', 'from_mmengine_state_dict', 'mmengine_model_config',
            'asym_resnet50', 'asym_resnet50_ibn_a', 'asym_small', 'mos_resnet50',
            'mos_resnet50_ibn_a', 'mos_small', 'sap_vit_base', 'sap_vit_small', 'sap_vit_cpu',
-           'mcma_vit_base', 'mcma_vit_cpu', 'build_model']
+           'mcma_vit_base', 'mcma_vit_cpu', 'agw_resnet50', 'agw_small', 'build_model']
 
 LOSS_MODES = ('softmax', 'triplet')
 PretrainedArg = Union[bool, str, None]
@@ -82,6 +91,15 @@ BACKBONES: Dict[str, dict] = {
                                'vit_small_patch16_224.pth')),
     'vit_cpu': dict(cfg=dict(type='ReIDViT', arch='cpu', patch_size=16, stride=12,
                              drop_path_rate=0.1), weights=()),
+    # AGW: a single-stream torchvision checkpoint has its stem copied into both stems.
+    'two_stream_resnet50': dict(cfg=dict(type='TwoStreamResNet', depth=50, last_stride=1,
+                                         non_local=(0, 2, 3, 0),
+                                         modalities=('visible', 'infrared')),
+                                weights=('resnet50-0676ba61.pth', 'resnet50-11ad3fa6.pth',
+                                         'resnet50-19c8e357.pth', 'resnet50.pth')),
+    'two_stream_small': dict(cfg=dict(type='TwoStreamSmallReIDNet', out_channels=256,
+                                      stride=16, non_local=(0, 1, 1),
+                                      modalities=('visible', 'infrared')), weights=()),
 }
 
 
@@ -187,10 +205,12 @@ class TorchreidModel(nn.Module):
         """Normalised images -> test features (N, D)."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, **kwargs):
+        """``kwargs`` (e.g. AGW's ``modality``) go to :meth:`train_outputs` /
+        :meth:`test_features`."""
         if not self.training:
-            return self.test_features(x)
-        logits, feature = self.train_outputs(x)
+            return self.test_features(x, **kwargs)
+        logits, feature = self.train_outputs(x, **kwargs)
         if logits is None:
             raise ValueError(f'{type(self).__name__}: the model has no classifier (num_classes '
                              f'is None) but torchreid expects logits in training.')
@@ -256,12 +276,30 @@ class MCMATorchreidModel(TorchreidModel):
         return self.asym_model.encode_image(x)
 
 
+class AGWTorchreidModel(BaselineTorchreidModel):
+    """:class:`AGWModel`: ``forward(x, modality=None)``, each sample through the stem of its
+    modality (module docstring); triplet feature ``f_t`` (GeM-pooled), test feature after the
+    BNNeck. Without ``modality`` the model's ``default_modality`` is used (None: an error)."""
+
+    method = 'agw'
+
+    def train_outputs(self, x, modality=None):
+        f_t, _, logits = self.asym_model.extract_feat(x, modality=modality)
+        return logits, f_t
+
+    def test_features(self, x, modality=None):
+        return self.asym_model(x, mode='tensor', modality=modality)
+
+
 def wrap_model(asym_model: nn.Module, num_classes: Optional[int], loss: str = 'softmax',
                method: Optional[str] = None) -> TorchreidModel:
     """The torchreid view of an MMEngine model of this package, chosen by its class."""
+    from asym_plugins.models.backbones.agw import AGWModel
     from asym_plugins.models.reid_baseline import ReIDBaseline
     name = type(asym_model).__name__
-    if isinstance(asym_model, ReIDBaseline):
+    if isinstance(asym_model, AGWModel):
+        cls = AGWTorchreidModel
+    elif isinstance(asym_model, ReIDBaseline):
         cls = BaselineTorchreidModel
     elif name == 'SAPModel':
         cls = SAPTorchreidModel
@@ -269,7 +307,7 @@ def wrap_model(asym_model: nn.Module, num_classes: Optional[int], loss: str = 's
         cls = MCMATorchreidModel
     else:
         raise TypeError(f'wrap_model: no torchreid view for {name}; supported: ReIDBaseline '
-                        f'(and subclasses such as MoSModel), SAPModel, MCMAModel.')
+                        f'(and subclasses such as MoSModel, AGWModel), SAPModel, MCMAModel.')
     return cls(asym_model, num_classes, loss, method)
 
 
@@ -321,9 +359,29 @@ def _mos_cfg(backbone_cfg: dict, num_classes: Optional[int], pooling: str, margi
                 train_cp=dict(weight=train_cp_weight))
 
 
+def _agw_cfg(backbone_cfg: dict, num_classes: Optional[int], test_feature: str,
+             losses: Optional[dict], default_modality: Optional[str]) -> dict:
+    from asym_plugins.models.backbones.agw import AGW_LOSSES
+    return dict(type='AGWModel', backbone=backbone_cfg,
+                neck=dict(type='GlobalPooling', pooling='gem', p=3.0, learn_p=False),
+                head=dict(type='BNNeckHead', num_classes=num_classes),
+                losses=copy.deepcopy(AGW_LOSSES if losses is None else losses),
+                test_feature=test_feature, default_modality=default_modality)
+
+
 def _build(cfg: dict) -> nn.Module:
     from asym_plugins.registry import MODELS
     return MODELS.build(copy.deepcopy(cfg))
+
+
+def _make(cfg: dict, wrapper: type, num_classes: Optional[int], loss: str, method: str,
+          encoder: str = 'backbone') -> TorchreidModel:
+    """Build the MMEngine model of ``cfg``, load its pretrained encoder, wrap it."""
+    net = _build(cfg)
+    _init_backbone(net, encoder)
+    model = wrapper(net, num_classes, loss, method=method)
+    model.mmengine_cfg = cfg
+    return model
 
 
 def _baseline_factory(backbone: str, name: str) -> Callable:
@@ -333,11 +391,7 @@ def _baseline_factory(backbone: str, name: str) -> Callable:
         _check_loss(loss, name)
         cfg = _baseline_cfg(_backbone_cfg(backbone, pretrained, name, **backbone_kwargs),
                             num_classes, pooling, test_feature, losses)
-        net = _build(cfg)
-        _init_backbone(net)
-        model = BaselineTorchreidModel(net, num_classes, loss, method='baseline')
-        model.mmengine_cfg = cfg
-        return model
+        return _make(cfg, BaselineTorchreidModel, num_classes, loss, 'baseline')
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = (f'BoT baseline on the {backbone} backbone (ReIDBaseline): ID + triplet, '
@@ -355,11 +409,7 @@ def _mos_factory(backbone: str, name: str) -> Callable:
         import asym_plugins.methods.mos  # noqa: F401  (registers MoSModel)
         cfg = _mos_cfg(_backbone_cfg(backbone, pretrained, name, **backbone_kwargs),
                        num_classes, pooling, margin, tau, prior_decay, train_cp_weight, losses)
-        net = _build(cfg)
-        _init_backbone(net)
-        model = BaselineTorchreidModel(net, num_classes, loss, method='mos')
-        model.mmengine_cfg = cfg
-        return model
+        return _make(cfg, BaselineTorchreidModel, num_classes, loss, 'mos')
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = (f'MoS on the {backbone} backbone (MoSModel): pattern vector g (max '
@@ -378,11 +428,7 @@ def _sap_factory(backbone: str, name: str) -> Callable:
         bb = _backbone_cfg(backbone, pretrained, name, img_size=tuple(img_size),
                            patch_size=patch_size, stride=stride)
         cfg = dict(type='SAPModel', backbone=bb, num_classes=num_classes, **sap_kwargs)
-        net = _build(cfg)
-        _init_backbone(net)
-        model = SAPTorchreidModel(net, num_classes, loss, method='sap')
-        model.mmengine_cfg = cfg
-        return model
+        return _make(cfg, SAPTorchreidModel, num_classes, loss, 'sap')
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = (f'SAP with a {backbone} student (SAPModel). Extra kwargs: img_size '
@@ -404,17 +450,32 @@ def _mcma_factory(backbone: str, name: str, text_defaults: dict, embed_dims: int
         mcma_kwargs.setdefault('embed_dims', embed_dims)
         cfg = dict(type='MCMAModel', image_encoder=image_encoder, text_encoder=text,
                    num_classes=num_classes, **mcma_kwargs)
-        net = _build(cfg)
-        _init_backbone(net, 'image_encoder')
-        model = MCMATorchreidModel(net, num_classes, loss, method='mcma')
-        model.mmengine_cfg = cfg
-        return model
+        return _make(cfg, MCMATorchreidModel, num_classes, loss, 'mcma', 'image_encoder')
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = (f'MCMA with a {backbone} image encoder (MCMAModel). Extra kwargs: '
                        f'img_size, patch_size, stride, text_encoder (HFTextEncoder arguments, '
                        f'e.g. pretrained=LOCAL_FOLDER), any MCMAModel argument. Train and test '
                        f'with MCMAEngine (text -> image).')
+    return factory
+
+
+def _agw_factory(backbone: str, name: str) -> Callable:
+    def factory(num_classes: int, loss: str = 'softmax', pretrained: PretrainedArg = True,
+                use_gpu: bool = True, test_feature: str = 'after_bn',
+                losses: Optional[dict] = None, default_modality: Optional[str] = None,
+                **backbone_kwargs) -> TorchreidModel:
+        _check_loss(loss, name)
+        cfg = _agw_cfg(_backbone_cfg(backbone, pretrained, name, **backbone_kwargs),
+                       num_classes, test_feature, losses, default_modality)
+        return _make(cfg, AGWTorchreidModel, num_classes, loss, 'agw')
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = (f'AGW on the {backbone} backbone (AGWModel): a stem per modality, '
+                       f'shared stages with non-local blocks, GeM (p = 3), BNNeck, ID + '
+                       f'weighted regularised triplet; forward(x, modality=...). Extra kwargs: '
+                       f'test_feature, losses, default_modality, backbone arguments '
+                       f'(non_local, modalities...). Train with AGWEngine.')
     return factory
 
 
@@ -432,6 +493,8 @@ mcma_vit_base = _mcma_factory('vit_base', 'mcma_vit_base',
 mcma_vit_cpu = _mcma_factory('vit_cpu', 'mcma_vit_cpu',
                              dict(pretrained='minilm', num_layers=2, max_length=48,
                                   freeze_embeddings=True), embed_dims=128)
+agw_resnet50 = _agw_factory('two_stream_resnet50', 'agw_resnet50')
+agw_small = _agw_factory('two_stream_small', 'agw_small')
 
 
 def mmengine_model_config(model: TorchreidModel) -> dict:

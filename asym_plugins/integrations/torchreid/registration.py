@@ -104,10 +104,12 @@ METHODS: Tuple[MethodEntry, ...] = (
         models=('mcma_vit_base', 'mcma_vit_cpu'),
         engine='MCMAEngine'),
     MethodEntry(
-        # Cross-modality training (AGW engine + sampler) works with any registered model now;
-        # the AGW network's own factories join this row when asym_plugins.methods.agw lands.
+        # Cross-modality training (AGW engine + sampler) also trains the single-stream models.
         'agw',
-        requires=('asym_plugins.methods.agw',),
+        requires=('asym_plugins.models.backbones.agw:AGWModel',
+                  'asym_plugins.models.backbones.agw:TwoStreamResNet',
+                  'asym_plugins.models.backbones.agw:TwoStreamSmallReIDNet'),
+        models=('agw_resnet50', 'agw_small'),
         engine='AGWEngine'),
 )
 

@@ -13,6 +13,7 @@ How the backbone learns each sample's modality: ``backbone(x, modality=...)`` wh
 the data samples), a LongTensor of stream indices (0 = ``modalities[0]``), or a BoolTensor
 (True = stream 1). :class:`AGWModel` reads ``modality`` from the data samples and passes it.
 """
+import contextlib
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -370,14 +371,38 @@ class AGWModel(ReIDBaseline):
             out.append(mod)
         return out
 
-    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
-                mode: str = 'tensor', modality: ModalityLike = None):
+    @contextlib.contextmanager
+    def _routing(self, inputs: torch.Tensor, data_samples, modality: ModalityLike = None):
+        """The batch's modality (``modality``, else the data samples') for
+        :meth:`extract_feat` while the block runs; an outer call's choice is kept."""
+        if self._batch_modality is not None and modality is None:
+            yield
+            return
+        previous = self._batch_modality
         self._batch_modality = (modality if modality is not None
                                 else self.modalities_of(data_samples, inputs.shape[0]))
         try:
-            return super().forward(inputs, data_samples, mode)
+            yield
         finally:
-            self._batch_modality = None
+            self._batch_modality = previous
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
+                mode: str = 'tensor', modality: ModalityLike = None):
+        with self._routing(inputs, data_samples, modality):
+            return super().forward(inputs, data_samples, mode)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
+             ) -> Dict[str, torch.Tensor]:
+        """:meth:`ReIDBaseline.loss`, each sample routed by its data sample's ``modality``
+        (also when called directly, as torchreid's :class:`AGWEngine` does)."""
+        with self._routing(inputs, data_samples):
+            return super().loss(inputs, data_samples)
+
+    def predict(self, inputs: torch.Tensor,
+                data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
+        """:meth:`ReIDBaseline.predict`, routed by the data samples' ``modality``."""
+        with self._routing(inputs, data_samples):
+            return super().predict(inputs, data_samples)
 
     def extract_feat(self, inputs: torch.Tensor, modality: ModalityLike = None
                      ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
