@@ -219,6 +219,10 @@ def test_sap_part_maps_are_distributions_on_the_patch_grid():
     assert maps['proxy'].shape == (2, 4, 5, 2) and maps['cls'].shape == (2, 5, 2)
     torch.testing.assert_close(maps['proxy'].sum((-2, -1)), torch.ones(2, 4))
     torch.testing.assert_close(maps['cls'].sum((-2, -1)), torch.ones(2))
+    scaled = maps['proxy_scaled'].flatten(2)
+    torch.testing.assert_close(scaled.amax(-1), torch.ones(2, 4))
+    torch.testing.assert_close(scaled.amin(-1), torch.zeros(2, 4))
+    torch.testing.assert_close(maps['assignment'], maps['proxy_scaled'].argmax(1))
     assert int(maps['assignment'].min()) >= 0 and int(maps['assignment'].max()) < 4
     torch.testing.assert_close(model(x, mode='tensor'), feats)  # inference unchanged
 

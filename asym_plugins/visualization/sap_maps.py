@@ -48,7 +48,7 @@ def sap_rows(model, dataset, indices: Sequence[int], teacher=None
 
     The teacher masks (label ids) are shown in the model's part columns (``part_label_map``),
     the student's parts are :meth:`SAPModel.part_maps`' ``assignment`` in the same colours,
-    blank where no proxy attends a patch at half its peak or more. Without a teacher the
+    blank where every proxy map (min-max scaled) is below 0.5. Without a teacher the
     sample's own ``part_mask`` is used when it has one.
     """
     from asym_plugins.methods.sap.part_targets import map_part_labels
@@ -75,7 +75,7 @@ def sap_rows(model, dataset, indices: Sequence[int], teacher=None
             row.append(Cell(overlay_mask(img, cols, colours=colours), GREY, source))
         if 'proxy' in maps:
             proxy = maps['proxy'][n]
-            strength = (proxy / proxy.flatten(1).amax(1).clamp(min=1e-12)[:, None, None]).amax(0)
+            strength = maps['proxy_scaled'][n].amax(0)
             assign = (maps['assignment'][n] + 1) * (strength >= 0.5)
             row.append(Cell(overlay_mask(img, assign.numpy(), colours=colours), GREY, 'student'))
             row += [Cell(overlay_heatmap(img, proxy[j].numpy()), GREY, f'part {j + 1}')

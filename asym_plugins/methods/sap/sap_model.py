@@ -205,8 +205,9 @@ class SAPModel(BaseModel):
         Returns ``cls`` (N, rows, cols): the last layer's CLS -> patch attention (softmax,
         mean over heads) and, with the part branch, ``proxy`` (N, K, rows, cols): each part
         proxy's attention over the patches (softmax of the logits ``L_proxy`` supervises, mean
-        over heads; every map sums to 1) and ``assignment`` (N, rows, cols): the part
-        (0..K-1) whose proxy attends a patch most, after normalising each map by its maximum.
+        over heads; every map sums to 1), ``proxy_scaled``: each map min-max scaled to [0, 1]
+        (what a heat map shows) and ``assignment`` (N, rows, cols): the part (0..K-1) whose
+        scaled map is highest at a patch.
         """
         glob, _, _, proxy_logits, attn = self._encode(inputs, attn_layers=(-1, ))
         rows, cols = grid_size(tuple(inputs.shape[-2:]), self.backbone.patch_size,
@@ -216,8 +217,10 @@ class SAPModel(BaseModel):
         out = dict(cls=cls.reshape(n, rows, cols))
         if proxy_logits is not None:
             proxy = proxy_logits.softmax(-1).mean(1).reshape(n, self.num_parts, rows, cols)
-            peak = proxy.flatten(2).amax(-1).clamp(min=1e-12)[..., None, None]
-            out.update(proxy=proxy, assignment=(proxy / peak).argmax(1))
+            lo = proxy.flatten(2).amin(-1)[..., None, None]
+            hi = proxy.flatten(2).amax(-1)[..., None, None]
+            scaled = (proxy - lo) / (hi - lo).clamp(min=1e-12)
+            out.update(proxy=proxy, proxy_scaled=scaled, assignment=scaled.argmax(1))
         return out
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
