@@ -327,3 +327,14 @@ def test_docs_commands_parse():
     assert {c.split()[0] for c in cmds} == set(tool.COMMANDS)
     for c in cmds:
         tool.parse_args(shlex.split(c.split('#')[0]))
+
+
+def test_image_source_reads_real_files_from_disk(tmp_path):
+    from asym_plugins.visualization.sources import ImageSource
+    img = np.random.RandomState(0).randint(0, 255, (20, 10, 3)).astype(np.uint8)
+    path = str(tmp_path / 'market' / '0001_c1s1_000151_01.jpg').replace('.jpg', '.png')
+    os.makedirs(osp.dirname(path))
+    cv2.imwrite(path, img[..., ::-1])
+    np.testing.assert_array_equal(ImageSource().load(path), img)
+    with pytest.raises(FileNotFoundError, match='not found'):
+        ImageSource().load(str(tmp_path / 'missing.png'))
