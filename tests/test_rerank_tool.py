@@ -133,3 +133,24 @@ def test_command_line(npz, capsys, monkeypatch):
     shown = _metrics(printed, 'after')
     assert all(abs(shown[k] - expected[k]) < 0.006 for k in expected)
     assert "reranker: SIMReranker(mode='official', lam=0.1, K=5" in printed
+
+
+def test_sim_table_cells_equal_direct_library_calls(npz, capsys):
+    """tools/sim_table.py: base / graph / mutual / SIM cells, both directions, scaled k."""
+    import sim_table
+    out = sim_table.table(sim_table.parse_args([f'M={npz}', '--scale-k']))['M']
+    for direction, swap in (('IR->VIS', False), ('VIS->IR', True)):
+        qf, gf, ids = _direct(npz, swap)
+        dist = compute_distance(qf, gf, 'euclidean')
+        assert out[direction]['base']['mAP'] == pytest.approx(
+            100 * evaluate_rank(dist, *ids).mAP, abs=1e-6)
+        per_id = 6 if not swap else 3                   # gallery images per identity
+        k_q, k_g = max(1, round(12 * per_id / 31)), max(1, round(20 * per_id / 31))
+        for row, comp in (('+ graph inference', 'graph'), ('+ mutual-NN inference', 'mutual'),
+                          ('+ SIM', 'both')):
+            ref = similarity_inference(dist, compute_distance(gf, gf, 'euclidean'),
+                                       k_q=k_q, k_g=k_g, components=comp)
+            assert out[direction][row]['mAP'] == pytest.approx(
+                100 * evaluate_rank(ref, *ids).mAP, abs=1e-6)
+    table = capsys.readouterr().out
+    assert '| M | + SIM |' in table and 'k_q 2, k_g 4' in table   # 6 per id: 12*6/31 -> 2

@@ -3,7 +3,7 @@
 # blocks after stages 2 and 3), GeM (p = 3), BNNeck, ID + weighted regularised triplet; batches of
 # 8 identities x (4 visible + 4 infrared); evaluated with and without SIM ('sim/' keys).
 #   python tools/train.py configs/sim/synthetic_ir.py
-#   python tools/test.py configs/sim/synthetic_ir.py work_dirs/synthetic_ir/epoch_30.pth \
+#   python tools/test.py configs/sim/synthetic_ir.py work_dirs/synthetic_ir/epoch_40.pth \
 #       --save-features work_dirs/synthetic_ir/feats.npz
 #   python tools/rerank.py work_dirs/synthetic_ir/feats.npz            # infrared -> visible
 #   python tools/rerank.py work_dirs/synthetic_ir/feats.npz --swap     # visible -> infrared

@@ -21,10 +21,11 @@ from .palette import COLOUR_WORDS, COLOURS, HAIR_COLOURS, PART_LABELS, PART_NAME
 from .presets import PRESETS
 from .render import Renderer, crop_pixels, part_coverage, placement
 from .scenes import camera_background, make_camera
-from .world import SPLITS, SYSU_CAMERAS, SyntheticWorld
+from .world import SPLITS, SYSU_CAMERAS, WORLD_VERSION, SyntheticWorld
 
 __all__ = [
     'SyntheticWorld', 'PRESETS', 'SyntheticReIDDataset', 'SPLITS', 'SYSU_CAMERAS',
+    'WORLD_VERSION',
     # render helpers
     'Renderer', 'Placement', 'draw_person', 'draw_occluder', 'sample_occluder', 'placement',
     'crop_pixels', 'part_coverage', 'camera_background', 'make_camera', 'visible_luts',

@@ -2,7 +2,8 @@
 
 An identity is a plain dict (JSON-serialisable) of visible attributes (gender, hair, hat, upper and
 lower clothing with colour, pattern and type, shoes, bag, build) plus the hidden material
-properties that the infrared rendering uses (garment thickness, bag material, body temperature).
+properties (garment thickness, bag material, body temperature; the near-infrared look-up uses
+lower-garment thickness and body temperature as weak cues).
 Colours are drawn from skewed frequencies so that many identities share any single attribute;
 :func:`sample_identities` only guarantees that two identities differ in at least
 ``min_distance`` of the :data:`KEY_ATTRIBUTES`, so a model must learn combinations.
@@ -20,7 +21,7 @@ LOWER_TYPES = ('trousers', 'shorts', 'skirt')
 BAG_TYPES = ('none', 'backpack', 'handbag', 'shoulder bag')
 SHORT_SLEEVE_GARMENTS = ('t-shirt', 'polo shirt', 'top')
 LONG_SLEEVE_GARMENTS = ('shirt', 'jacket', 'sweater', 'hoodie', 'coat')
-# Thermal insulation of a garment (0 thin .. 1 thick): the infrared rendering's main cue.
+# Thickness of a garment (0 thin .. 1 thick): a weak hidden cue of the NIR rendering.
 GARMENT_THICKNESS = {'t-shirt': 0.15, 'polo shirt': 0.25, 'top': 0.12, 'shirt': 0.35,
                      'jacket': 0.8, 'sweater': 0.7, 'hoodie': 0.65, 'coat': 0.95,
                      'trousers': 0.5, 'shorts': 0.35, 'skirt': 0.3}

@@ -6,7 +6,7 @@ Every random choice of an image is stored in its record (``scene``, ``occluder``
 and the world; the same record renders the same pixels in any process. Scene values are
 fractions of the frame, so one record renders at any image size.
 
-Pipeline: person material map (:mod:`.body`) -> colour (visible) or heat (infrared) look-up ->
+Pipeline: person material map (:mod:`.body`) -> colour (visible) or NIR reflectance (infrared) look-up ->
 shading -> camera background -> occluder -> camera response (cast, brightness, contrast), blur,
 sensor noise -> optional partial crop, resized back to the image size.
 """

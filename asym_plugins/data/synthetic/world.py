@@ -26,6 +26,10 @@ from .render import Renderer, crop_pixels, part_coverage, person_materials, plac
 from .scenes import make_camera
 
 SPLITS = ('train', 'query', 'gallery')
+# Bumped whenever planning or rendering changes what a (preset, seed, settings) world looks like:
+# caches of rendered worlds (e.g. the torchreid datasets' folders) include it in their key.
+# 2: near-infrared rendering (reflectance per dye) instead of thermal.
+WORLD_VERSION = 2
 # SYSU-MM01 cameras 1..6 (stored 0-based): modality and environment.
 SYSU_CAMERAS = (('visible', 'indoor'), ('visible', 'indoor'), ('infrared', 'indoor'),
                 ('visible', 'outdoor'), ('visible', 'outdoor'), ('infrared', 'outdoor'))

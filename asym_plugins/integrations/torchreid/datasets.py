@@ -282,8 +282,10 @@ class SyntheticDatasetMixin(AsymImageDatasetMixin):
 
     @classmethod
     def cache_dir(cls, root: str) -> str:
-        settings = dict(preset=cls.preset, **{k: (list(v) if isinstance(v, tuple) else v)
-                                              for k, v in cls.world_settings.items()})
+        from asym_plugins.data.synthetic import WORLD_VERSION
+        settings = {k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in cls.world_settings.items()}
+        settings.update(preset=cls.preset, world_version=WORLD_VERSION)
         key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode())
         return osp.join(root, 'asym_synthetic', f'{cls.preset}-{key.hexdigest()[:10]}')
 

@@ -1,5 +1,6 @@
 # SYSU-MM01 (infrared <-> visible), real images under data/SYSU-MM01 (layout: SYSUMM01's docstring).
-# Training: train + val ids (395), both modalities; batches of P identities x (K visible + K infrared).
+# Training: train + val ids (395), both modalities; batches of P identities x
+# (K visible + K infrared).
 # Test: infrared queries (cams 3, 6) against the visible all-search gallery pool; SYSUMetric samples
 # multi-shot galleries (10 images per (pid, camera)), 10 trials, as SIM's released results.
 # Distances: Euclidean between L2-normalised features (SIM's released code).
