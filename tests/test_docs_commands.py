@@ -210,6 +210,8 @@ def _call(script, args, env):
                          env=dict(os.environ, PYTHONPATH=ROOT, **env),
                          capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
+        if 'FileNotFoundError: ' in out.stderr:  # the same exception as in-process
+            raise FileNotFoundError(out.stderr.split('FileNotFoundError: ', 1)[1][-3000:])
         raise AssertionError(f'exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
 
 
