@@ -76,6 +76,24 @@ def test_epoch_number_and_run_folder_as_root(work_dirs):
                      {'R1': 40.0, 'R5': 60.0, 'mAP': 41.25, 'mINP': 20.0})]
 
 
+def test_pivot_method_by_dataset(work_dirs):
+    run = work_dirs / 'mos' / 'synthetic_partial'
+    _lines(run / '20260104_000000' / 'vis_data' / 'scalars.json',
+           [{'R1': 56.7, 'mAP': 58.94, 'step': 15}])
+    rows = summarize.collect([str(work_dirs)])
+    assert summarize.pivot_table(rows, 'mAP') == '\n'.join([
+        '| mAP | synthetic_occluded | synthetic_partial | synthetic_ir |',
+        '|---|---:|---:|---:|',
+        '| mos | 40.0 | 58.9 | - |',
+        '| sim | - | - | 7.4 |',
+    ])
+    assert summarize.pivot_table(rows, 'sim/mAP') == '\n'.join([
+        '| sim/mAP | synthetic_ir |',
+        '|---|---:|',
+        '| sim | 10.2 |',
+    ])
+
+
 def test_metric_order_plain_then_protocol_then_sim():
     names = ['sim/mAP', 'mAP', 'mINP', 'R10', 'R1', 't2v_mAP', 't2v_R1', 'v2t_R1', 'sim/R1']
     assert summarize.order_metrics(names) == [

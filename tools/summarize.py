@@ -17,8 +17,13 @@ ones such as RegDB's ``v2t_R1``), with SIM's ``sim/...`` columns after the plain
 them with ``--metrics``. Rows are sorted by run name, so ``work_dirs/<method>/<dataset>`` reads
 as a method x dataset table.
 
+``--pivot METRIC`` prints one metric as a method x dataset grid instead: a run
+``<root>/<method>/<dataset>`` becomes row ``<method>``, column ``<dataset>`` (a torchreid row
+``<run>:<model>`` becomes row ``<model>``, column ``<run>``).
+
 Examples::
     python tools/summarize.py work_dirs                        # every run below work_dirs
+    python tools/summarize.py work_dirs --pivot mAP            # method x dataset, mAP
     python tools/summarize.py work_dirs/mos work_dirs/sap --metrics R1 mAP
     python tools/summarize.py work_dirs --epoch best --best-key mAP
     python tools/summarize.py work_dirs --source val           # ignore tools/test.py results
@@ -173,6 +178,35 @@ def markdown_table(rows: List[Tuple[str, str, Dict[str, float]]],
     return '\n'.join(lines)
 
 
+def pivot_table(rows: List[Tuple[str, str, Dict[str, float]]], metric: str,
+                digits: int = 1) -> str:
+    """One metric as a grid: rows = methods (the run's parent folder), columns = datasets (the
+    run's folder); a cell without that run or metric is ``-``."""
+    cells: Dict[Tuple[str, str], float] = {}
+    methods: List[str] = []
+    datasets: List[str] = []
+    for name, _, m in rows:
+        if ':' in name:  # torchreid: <run>:<model>
+            dataset, method = name.rsplit(':', 1)
+            dataset = osp.basename(dataset)
+        else:
+            parts = name.replace(os.sep, '/').split('/')
+            method = parts[-2] if len(parts) > 1 else parts[-1]
+            dataset = parts[-1]
+        if metric not in m:
+            continue
+        cells[(method, dataset)] = m[metric]
+        methods += [method] if method not in methods else []
+        datasets += [dataset] if dataset not in datasets else []
+    lines = [f'| {metric} | ' + ' | '.join(datasets) + ' |',
+             '|---|' + '---:|' * len(datasets)]
+    for method in methods:
+        vals = [f'{cells[(method, d)]:.{digits}f}' if (method, d) in cells else '-'
+                for d in datasets]
+        lines.append(f'| {method} | ' + ' | '.join(vals) + ' |')
+    return '\n'.join(lines)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Markdown table of the metrics in MMEngine work dirs.')
     p.add_argument('work_dirs', nargs='+', help='run folders or folders holding runs')
@@ -183,6 +217,8 @@ def parse_args(argv=None):
                    help='auto: tools/test.py results when a run has them, else validation')
     p.add_argument('--metrics', nargs='+', help='columns (default: every metric found)')
     p.add_argument('--digits', type=int, default=1, help='decimals (1)')
+    p.add_argument('--pivot', metavar='METRIC',
+                   help='print METRIC as a method x dataset grid (runs <method>/<dataset>)')
     args = p.parse_args(argv)
     if args.epoch not in ('last', 'best') and not args.epoch.isdigit():
         p.error(f"--epoch must be 'last', 'best' or an epoch number, not {args.epoch!r}")
@@ -197,7 +233,10 @@ def main(argv=None) -> str:
               '<run>/<timestamp>/vis_data/scalars.json or <run>/<timestamp>/<timestamp>.json)',
               file=sys.stderr)
         sys.exit(1)
-    table = markdown_table(rows, args.metrics, args.digits)
+    if args.pivot:
+        table = pivot_table(rows, args.pivot, args.digits)
+    else:
+        table = markdown_table(rows, args.metrics, args.digits)
     print(table)
     return table
 
