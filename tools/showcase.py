@@ -3,12 +3,15 @@
 Trains every pair with the same seed and budget on the embedded synthetic world (nothing to
 download), shows progress while it runs, and prints one Markdown table at the end:
 
-    python tools/showcase.py                 # all scenarios (about 15 min on 2 CPU cores)
-    python tools/showcase.py --only sim mcma # a subset
-    python tools/showcase.py --epochs 4      # a shorter budget for every run
+    python tools/showcase.py                  # the default rows (about 15 min on 2 CPU cores)
+    python tools/showcase.py --only sim mcma  # a subset of methods
+    python tools/showcase.py --all            # also MoS on partial queries
+    python tools/showcase.py --epochs 3       # one budget for every run (smoke test)
 
-Each run is an ordinary ``tools/train.py`` job (its logs and checkpoints stay in
-``work_dirs/showcase/<name>``), so any row can be re-run or inspected on its own.
+Each run is an ordinary ``tools/train.py CONFIG --epochs N`` job (the config's schedule scaled
+to the showcase budget; logs and checkpoints in ``work_dirs/showcase/<name>``), so any row can
+be re-run or inspected on its own. ``--jobs`` runs (default: one per 2 CPU cores, at least 2)
+train side by side, each with ``OMP_NUM_THREADS = cores // jobs``.
 """
 import argparse
 import json
@@ -18,22 +21,28 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# (group, row label, config, extra --cfg-options); a group is a method and its baseline.
+# (method, scenario, row label, config, extra --cfg-options, showcase epochs, default row)
 EXPERIMENTS = [
-    ('mos', 'occluded', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_occluded.py', []),
-    ('mos', 'occluded', 'MoS', 'configs/mos/synthetic_occluded.py', []),
-    ('mos', 'partial', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_partial.py', []),
-    ('mos', 'partial', 'MoS', 'configs/mos/synthetic_partial.py', []),
+    ('mos', 'occluded', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_occluded.py',
+     [], 8, True),
+    ('mos', 'occluded', 'MoS', 'configs/mos/synthetic_occluded.py', [], 8, True),
+    ('mos', 'partial', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_partial.py',
+     [], 8, False),
+    ('mos', 'partial', 'MoS', 'configs/mos/synthetic_partial.py', [], 8, False),
     ('sap', 'occluded', 'ViT baseline', 'configs/sap/synthetic_occluded.py',
-     ['model.patch_loss=None', 'model.proxy=None']),
-    ('sap', 'occluded', 'SAP', 'configs/sap/synthetic_occluded.py', []),
-    ('sim', 'infrared->visible', 'BoT + SIM (same model)', 'configs/sim/synthetic_ir_bot.py', []),
-    ('mcma', 'text->image', 'MCMA baseline', 'configs/mcma/ablation/synthetic_baseline.py', []),
-    ('mcma', 'text->image', 'MCMA', 'configs/mcma/synthetic_text.py', []),
+     ['model.patch_loss=None', 'model.proxy=None'], 12, True),
+    ('sap', 'occluded', 'SAP', 'configs/sap/synthetic_occluded.py', [], 12, True),
+    ('sim', 'infrared->visible', 'BoT, then + SIM (same model)',
+     'configs/sim/synthetic_ir_bot.py', [], 25, True),
+    ('mcma', 'text->image', 'MCMA baseline', 'configs/mcma/ablation/synthetic_baseline.py',
+     [], 12, True),
+    ('mcma', 'text->image', 'MCMA', 'configs/mcma/synthetic_text.py', [], 12, True),
 ]
+_TRAIN_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
 def last_metrics(work_dir):
@@ -49,69 +58,118 @@ def last_metrics(work_dir):
     return found
 
 
-def run_one(name, config, options, work_dir, epochs, log_path):
+def epochs_done(log_path):
+    """Fractional epochs a run has finished, read from its MMEngine log."""
+    try:
+        with open(log_path, errors='replace') as f:
+            hits = _TRAIN_LINE.findall(f.read())
+    except OSError:
+        return 0.0
+    if not hits:
+        return 0.0
+    epoch, it, total = (int(v) for v in hits[-1])
+    return epoch - 1 + it / total
+
+
+def run_one(config, options, work_dir, epochs, log_path, threads):
+    """Train one row with ``tools/train.py``; returns its last validation metrics."""
     cmd = [sys.executable, osp.join(ROOT, 'tools/train.py'), osp.join(ROOT, config),
-           '--work-dir', work_dir]
-    opts = list(options)
-    if epochs:
-        opts += [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
-    if opts:
-        cmd += ['--cfg-options'] + opts
-    from tqdm import tqdm
+           '--work-dir', work_dir, '--epochs', str(epochs)]
+    if options:
+        cmd += ['--cfg-options'] + list(options)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        bar = tqdm(total=epochs or None, desc=f'{name:<28}', unit='epoch', leave=True)
-        seen = 0
-        while proc.poll() is None:
-            time.sleep(2)
-            with open(log_path, errors='replace') as f:
-                epochs_done = re.findall(r'Saving checkpoint at (\d+) epochs', f.read())
-            if epochs_done and int(epochs_done[-1]) > seen:
-                bar.update(int(epochs_done[-1]) - seen)
-                seen = int(epochs_done[-1])
-        bar.close()
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
         with open(log_path, errors='replace') as f:
             tail = f.read()[-2000:]
-        raise RuntimeError(f'{name} failed (exit {proc.returncode}); log {log_path}:\n{tail}')
+        raise RuntimeError(f'{osp.basename(work_dir)} failed (exit {proc.returncode}); log '
+                           f'{log_path}:\n{tail}')
     return last_metrics(work_dir)
 
 
+def _metric(metrics, name):
+    for key, value in metrics.items():
+        if key == name or (key.endswith('/' + name) and not key.startswith('sim/')):
+            return value
+    return float('nan')
+
+
 def format_table(rows):
-    lines = ['| method | scenario | model | mAP | R1 | extra |', '|---|---|---|---|---|---|']
-    for group, scenario, label, metrics in rows:
+    lines = ['| method | scenario | model | epochs | mAP | R1 | + SIM mAP | + SIM R1 |',
+             '|---|---|---|---:|---:|---:|---:|---:|']
+    for method, scenario, label, epochs, metrics in rows:
         if metrics is None:
-            lines.append(f'| {group} | {scenario} | {label} | - | - | failed |')
+            lines.append(f'| {method} | {scenario} | {label} | {epochs} | failed | | | |')
             continue
-        m = {k.split('/', 1)[-1] if k.count('/') == 1 and not k.startswith('sim') else k: v
-             for k, v in metrics.items()}
-        extra = ''
-        if any(k.startswith('sim/') for k in m):
-            extra = f"+SIM: mAP {m.get('sim/mAP', float('nan')):.1f} R1 {m.get('sim/R1', float('nan')):.1f}"
-        lines.append(f"| {group} | {scenario} | {label} | {m.get('mAP', float('nan')):.1f} | "
-                     f"{m.get('R1', float('nan')):.1f} | {extra} |")
+        sim = (f"{metrics['sim/mAP']:.1f} | {metrics['sim/R1']:.1f}" if 'sim/mAP' in metrics
+               else '|')
+        lines.append(f'| {method} | {scenario} | {label} | {epochs} | '
+                     f'{_metric(metrics, "mAP"):.1f} | {_metric(metrics, "R1"):.1f} | {sim} |')
     return '\n'.join(lines)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--only', nargs='+', choices=sorted({e[0] for e in EXPERIMENTS}))
-    p.add_argument('--epochs', type=int, default=None, help='override every run\'s epochs')
+    p.add_argument('--only', nargs='+', choices=sorted({e[0] for e in EXPERIMENTS}),
+                   help='methods to run (default: all)')
+    p.add_argument('--all', action='store_true', help='also the rows left out by default')
+    p.add_argument('--epochs', type=int, default=None,
+                   help="one budget for every run instead of each row's showcase budget")
+    p.add_argument('--jobs', type=int, default=None,
+                   help='runs trained side by side (default: max(2, cores // 2))')
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs/showcase'))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    from tqdm import tqdm
+    args = parse_args(argv)
+    cores = os.cpu_count() or 2
+    jobs = args.jobs or max(2, cores // 2)
+    threads = max(1, cores // jobs)
     os.makedirs(args.work_dir, exist_ok=True)
-    todo = [e for e in EXPERIMENTS if not args.only or e[0] in args.only]
-    rows, start = [], time.time()
-    for i, (group, scenario, label, config, opts) in enumerate(todo, 1):
-        name = f'{group}-{scenario}-{label}'.replace(' ', '_').replace('>', '')
-        wd = osp.join(args.work_dir, name)
-        print(f'[{i}/{len(todo)}] {label} on {scenario} ({config})', flush=True)
+    todo = [e for e in EXPERIMENTS
+            if (not args.only or e[0] in args.only) and (args.all or e[6] or args.only)]
+    plan = []
+    for method, scenario, label, config, opts, epochs, _ in todo:
+        name = re.sub(r'[^A-Za-z0-9_.-]+', '_', f'{method}-{scenario}-{label}').strip('_')
+        plan.append(dict(method=method, scenario=scenario, label=label, config=config,
+                         opts=opts, epochs=args.epochs or epochs,
+                         work_dir=osp.join(args.work_dir, name),
+                         log=osp.join(args.work_dir, name + '.log')))
+    total = sum(p['epochs'] for p in plan)
+    print(f'asym-reid showcase: {len(plan)} runs, {total} epochs in all, {jobs} side by side '
+          f'({threads} thread(s) each); logs in {args.work_dir}', flush=True)
+    results = {}
+    start = time.time()
+
+    def job(p):
         try:
-            metrics = run_one(name, config, opts, wd, args.epochs, wd + '.log')
+            results[p['log']] = run_one(p['config'], p['opts'], p['work_dir'], p['epochs'],
+                                        p['log'], threads)
+            m = results[p['log']] or {}
+            status = f"mAP {_metric(m, 'mAP'):.1f} R1 {_metric(m, 'R1'):.1f}"
         except RuntimeError as e:
             print(e, file=sys.stderr)
-            metrics = None
-        rows.append((group, scenario, label, metrics))
+            results[p['log']] = None
+            status = 'FAILED'
+        tqdm.write(f"[{(time.time() - start) / 60:5.1f} min] {p['label']} on {p['scenario']}: "
+                   f'{status}')
+
+    with tqdm(total=total, unit='epoch', desc='showcase',
+              bar_format='{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]') as bar:
+        with ThreadPoolExecutor(jobs) as pool:
+            futures = [pool.submit(job, p) for p in plan]
+            while not all(f.done() for f in futures):
+                time.sleep(2)
+                bar.n = sum(min(p['epochs'], epochs_done(p['log'])) if p['log'] not in results
+                            else p['epochs'] for p in plan)
+                bar.refresh()
+            bar.n = total
+            bar.refresh()
+    rows = [(p['method'], p['scenario'], p['label'], p['epochs'], results.get(p['log']))
+            for p in plan]
     table = format_table(rows)
     print(f'\nasym-reid showcase on the synthetic world ({(time.time() - start) / 60:.1f} min)\n')
     print(table)

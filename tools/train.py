@@ -3,6 +3,7 @@
 Examples::
     python tools/train.py configs/baseline/synthetic.py
     python tools/train.py configs/sap/occluded_duke.py --work-dir work_dirs/sap --amp
+    python tools/train.py CONFIG --epochs 5          # shorter budget, schedule scaled
     python tools/train.py CONFIG --resume            # latest checkpoint of --work-dir
     python tools/train.py CONFIG --resume work_dirs/x/epoch_4.pth
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=32
@@ -29,6 +30,9 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from a checkpoint path, or from the latest checkpoint in '
                              'the work dir when no path is given')
+    parser.add_argument('--epochs', type=int,
+                        help='train for this many epochs, the schedule (LR milestones, warm-up, '
+                             'validation and checkpoint intervals) scaled to match')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. model.backbone.depth=50')

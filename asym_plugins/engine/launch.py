@@ -86,16 +86,71 @@ def _set_gloo_defaults(cfg: Config) -> None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
 
 
+def scale_epochs(cfg: Config, epochs: int) -> Config:
+    """Shrink or stretch an epoch-based schedule to ``epochs`` (``tools/train.py --epochs``).
+
+    Scales, by ``epochs / train_cfg.max_epochs``: ``max_epochs``, ``val_interval``, the
+    checkpoint interval, and every epoch-based ``param_scheduler``'s ``begin`` / ``end`` /
+    ``milestones`` / ``T_max`` (a boundary ``b > 0`` becomes ``max(1, round(b * f))``, so a
+    warm-up keeps at least one epoch and adjacent schedulers stay adjacent). Iteration-based
+    schedulers and epoch numbers inside hooks are left as they are. Returns ``cfg``.
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    old = train_cfg.get('max_epochs')
+    if old is None or train_cfg.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
+        raise ValueError('--epochs needs an epoch-based train loop (train_cfg.max_epochs); '
+                         f'this config has train_cfg={dict(train_cfg)}.')
+    if epochs < 1:
+        raise ValueError(f'--epochs must be >= 1, got {epochs}.')
+    f = epochs / old
+
+    def scale(b):
+        return b if b is None or b == 0 else max(1, round(b * f))
+
+    train_cfg['max_epochs'] = epochs
+    if 'val_interval' in train_cfg:
+        train_cfg['val_interval'] = min(scale(train_cfg['val_interval']), epochs)
+    schedulers = cfg.get('param_scheduler') or []
+    schedulers = list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
+    kept = []
+    for sch in schedulers:
+        kept.append(sch)
+        if not sch.get('by_epoch', True):
+            continue
+        for key in ('begin', 'T_max'):
+            if key in sch:
+                sch[key] = scale(sch[key])
+        if 'end' in sch:
+            sch['end'] = min(max(scale(sch['end']), sch.get('begin', 0) + 1), epochs)
+        if 'milestones' in sch:
+            sch['milestones'] = [scale(m) for m in sch['milestones']]
+        if sch.get('begin', 0) >= epochs:   # would start after the last epoch: never acts
+            kept.pop()
+            print_log(f'--epochs {epochs}: dropped {sch.get("type")} (begins after the last '
+                      'epoch).', logger='current', level=30)
+    if cfg.get('param_scheduler') is not None:
+        cfg.param_scheduler = kept
+    ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if ckpt and ckpt.get('by_epoch', True) and ckpt.get('interval', 1) > 0:
+        ckpt['interval'] = min(scale(ckpt['interval']), epochs)
+    print_log(f'--epochs {epochs}: schedule scaled from {old} epochs (x{f:.3g}).',
+              logger='current')
+    return cfg
+
+
 def prepare_runtime_cfg(cfg: Config, args) -> Config:
     """Apply the common command-line flags of ``tools/train.py`` and ``tools/test.py``.
 
-    ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``.
+    ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``,
+    ``epochs`` (:func:`scale_epochs`, applied after ``cfg_options``).
     On a machine without CUDA and with a launcher, the process group is initialised here with
     gloo (MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally).
     """
     check_cfg_option_keys(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'epochs', None) is not None:
+        scale_epochs(cfg, args.epochs)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
