@@ -60,11 +60,7 @@ SKIP = {
 }
 
 #: Commands known to fail, with the reason (reported; remove the entry when the doc is fixed).
-KNOWN_FAILURES = {
-    'python tools/visualize.py sim --features work_dirs/synthetic_ir/feats.npz':
-        'docs/visualize.md never writes work_dirs/synthetic_ir/feats.npz (it needs a '
-        '"tools/test.py configs/sim/synthetic_ir.py CKPT --save-features ..." line before it)',
-}
+KNOWN_FAILURES = {}
 
 N_TRAIN_IDS, N_TEST_IDS = 8, 6
 IN_PROCESS = os.environ.get('ASYM_DOCS_SUBPROCESS', '') != '1'

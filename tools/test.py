@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on a config's test set; optionally save the features for re-ranking.
 
 Examples::
-    python tools/test.py configs/baseline/synthetic.py work_dirs/synthetic/epoch_10.pth
+    python tools/test.py configs/baseline/synthetic.py work_dirs/baseline/synthetic/epoch_10.pth
     python tools/test.py CONFIG CKPT --save-features feats.npz   # then: tools/rerank.py feats.npz
     bash tools/dist_test.sh CONFIG CKPT 2
 """
@@ -46,12 +46,13 @@ def _set_save_features(cfg, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'{what} {path!r} does not exist.')
+    if not os.path.isfile(args.config):
+        raise FileNotFoundError(f'config {args.config!r} does not exist.')
     cfg = Config.fromfile(args.config)
     args.amp, args.resume = False, None
-    cfg = prepare_runtime_cfg(cfg, args)
+    cfg = prepare_runtime_cfg(cfg, args)   # names missing data roots / weights first
+    if not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist.')
     cfg.load_from = None  # loaded strictly below
     if args.save_features:
         _set_save_features(cfg, args.save_features)

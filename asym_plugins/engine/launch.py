@@ -86,6 +86,17 @@ def _set_gloo_defaults(cfg: Config) -> None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
 
 
+def default_work_dir(config_path: str) -> str:
+    """``work_dirs/<method>/<name>`` for ``configs/<method>/<name>.py`` (the path below the
+    nearest ``configs`` folder, so ``mos/synthetic_occluded`` and ``sap/synthetic_occluded`` do
+    not share a folder); ``work_dirs/<name>`` (MMEngine's convention) elsewhere."""
+    parts = osp.normpath(osp.abspath(config_path)).split(os.sep)
+    if 'configs' in parts[:-1]:
+        below = parts[len(parts) - 1 - parts[::-1].index('configs') + 1:]
+        return osp.join('./work_dirs', *below[:-1], osp.splitext(below[-1])[0])
+    return osp.join('./work_dirs', osp.splitext(parts[-1])[0])
+
+
 def scale_epochs(cfg: Config, epochs: int) -> Config:
     """Shrink or stretch an epoch-based schedule to ``epochs`` (``tools/train.py --epochs``).
 
@@ -155,7 +166,7 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(cfg.filename))[0])
+        cfg.work_dir = default_work_dir(cfg.filename)
 
     check_local_paths(cfg)
     if getattr(args, 'amp', False):

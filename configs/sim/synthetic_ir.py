@@ -3,10 +3,10 @@
 # blocks after stages 2 and 3), GeM (p = 3), BNNeck, ID + weighted regularised triplet; batches of
 # 8 identities x (4 visible + 4 infrared); evaluated with and without SIM ('sim/' keys).
 #   python tools/train.py configs/sim/synthetic_ir.py
-#   python tools/test.py configs/sim/synthetic_ir.py work_dirs/synthetic_ir/epoch_40.pth \
-#       --save-features work_dirs/synthetic_ir/feats.npz
-#   python tools/rerank.py work_dirs/synthetic_ir/feats.npz            # infrared -> visible
-#   python tools/rerank.py work_dirs/synthetic_ir/feats.npz --swap     # visible -> infrared
+#   python tools/test.py configs/sim/synthetic_ir.py work_dirs/sim/synthetic_ir/epoch_40.pth \
+#       --save-features work_dirs/sim/synthetic_ir/feats.npz
+#   python tools/rerank.py work_dirs/sim/synthetic_ir/feats.npz            # infrared -> visible
+#   python tools/rerank.py work_dirs/sim/synthetic_ir/feats.npz --swap     # visible -> infrared
 _base_ = [
     '../_base_/datasets/synthetic_ir.py',
     '_base_/synthetic_ir_schedule.py',

@@ -1,7 +1,7 @@
 # AGW on SYSU-MM01 (all-search, multi-shot, 10 trials), evaluated with and without SIM (official
 # mode, the released SYSU-MM01 hyper-parameters); SIM's keys are logged with the prefix 'sim/'.
 #   python tools/train.py configs/sim/sysu_mm01_agw.py
-#   python tools/test.py configs/sim/sysu_mm01_agw.py work_dirs/sysu_mm01_agw/epoch_60.pth
+#   python tools/test.py configs/sim/sysu_mm01_agw.py work_dirs/sim/sysu_mm01_agw/epoch_60.pth
 _base_ = [
     '../_base_/datasets/sysu_mm01.py',
     '_base_/agw_r50.py',

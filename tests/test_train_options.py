@@ -1,4 +1,4 @@
-"""tools/train.py --epochs: the schedule is scaled as worked out by hand."""
+"""tools/train.py options: --epochs scales the schedule as worked out by hand; default work dirs."""
 import pytest
 from mmengine.config import Config
 
@@ -40,3 +40,14 @@ def test_stretch_and_errors():
         scale_epochs(Config(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=9))), 3)
     with pytest.raises(ValueError, match='>= 1'):
         scale_epochs(_cfg(), 0)
+
+
+def test_default_work_dir_keeps_methods_apart():
+    from asym_plugins.engine.launch import default_work_dir
+    assert default_work_dir('configs/mos/synthetic_occluded.py') == \
+        './work_dirs/mos/synthetic_occluded'
+    assert default_work_dir('/x/configs/sap/synthetic_occluded.py') == \
+        './work_dirs/sap/synthetic_occluded'
+    assert default_work_dir('/x/configs/mcma/ablation/synthetic_self.py') == \
+        './work_dirs/mcma/ablation/synthetic_self'
+    assert default_work_dir('/elsewhere/my_exp.py') == './work_dirs/my_exp'
