@@ -3,8 +3,9 @@
 # on the pattern vector g = relu(maxpool(features)); test: 1 - J, CP re-scoring of the top-R.
 # Dataset configs (configs/mos/<dataset>.py) set the datasets and model.head.num_classes.
 # MoS_wIBN: backbone type 'ResNetIBN' (configs/mos/*_wibn.py).
-# ImageNet weights: set `pretrained` in the child config to a local torchvision resnet50
-# state_dict (or ResNet-50-IBN-a release for MoS_wIBN); None trains from scratch.
+# ImageNet weights (a local torchvision resnet50 state_dict, or the ResNet-50-IBN-a release for
+# MoS_wIBN): in a child config, model = dict(backbone=dict(init_cfg=dict(_delete_=True,
+# type='Pretrained', checkpoint='checkpoints/resnet50.pth'))) (docs/mos.md); None = from scratch.
 _base_ = ['../../_base_/default_runtime.py', '../../_base_/schedules/bot_adam.py']
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mos'],
                       allow_failed_imports=False)
