@@ -182,8 +182,9 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
                       logger='current', level=30)
 
     hooks = cfg.setdefault('custom_hooks', [])
-    if not any(str(h.get('type', '')).split('.')[-1] == 'PortableCheckpointHook' for h in hooks):
-        hooks.append(dict(type='asym.PortableCheckpointHook'))
+    for name in ('PortableCheckpointHook', 'ProgressBarHook'):
+        if not any(str(h.get('type', '')).split('.')[-1] == name for h in hooks):
+            hooks.append(dict(type=f'asym.{name}'))
 
     resume = getattr(args, 'resume', None)
     if resume == 'auto':

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from mmengine.logging import print_log
 
+from ..progress import progress as _progress
 from .distance import compute_distance
 from .rank import ArrayLike, RankResult, evaluate_ranking
 from .rerankers.base import rerank_distance
@@ -290,7 +291,7 @@ def evaluate_sysu(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, mode: st
             raise ValueError('the SYSU-MM01 permutation file needs the gallery image paths')
         parsed = np.asarray([parse_sysu_path(g_paths[i]) for i in g_sel]).reshape(-1, 3)
     results = []
-    for t in range(trials):
+    for t in _progress(range(trials), desc=f'SYSU-MM01 {mode}-search trials', unit='trial'):
         if permutation is not None:
             idx = sysu_gallery_from_permutation(permutation, parsed[:, 0], parsed[:, 1],
                                                 parsed[:, 2], t, shots)

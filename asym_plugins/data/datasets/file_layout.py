@@ -184,7 +184,8 @@ class FileLayoutDataset(ReIDDataset):
         if not osp.isdir(mask_root):
             return
         found = 0
-        for s in samples:
+        from ...progress import progress
+        for s in progress(samples, desc=f'{self._name} {self.split}: part masks', unit='img'):
             rel = osp.relpath(s['img_path'], self.dataset_root)
             mask = osp.join(mask_root, osp.splitext(rel)[0] + '.png')
             if osp.isfile(mask):
@@ -196,7 +197,9 @@ class FileLayoutDataset(ReIDDataset):
 
     def _verify_decodable(self, samples: List[Dict]) -> None:
         import cv2
-        for s in samples:
+
+        from ...progress import progress
+        for s in progress(samples, desc=f'{self._name} {self.split}: decoding', unit='img'):
             path = s['img_path']
             if cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
                 raise DatasetFormatError(

@@ -47,6 +47,7 @@ from typing import Dict, Optional
 
 import torch
 
+from ...progress import progress as _progress
 from ._kernels import check_finite
 from .api_utils import DEFAULT_CHUNK_SIZE, from_output, to_tensors
 from .graph_inference import equations_graph_distance, official_graph_distance
@@ -178,7 +179,7 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
                          n_graph: int = 20, prune_T: Optional[int] = None,
                          chunk_size: int = DEFAULT_CHUNK_SIZE, device=None, *,
                          preset: Optional[str] = None, components: str = 'both',
-                         expand: Optional[bool] = None):
+                         expand: Optional[bool] = None, progress: Optional[bool] = False):
     """Re-rank ``dist_qg`` with the Similarity Inference Metric (see the module docstring).
 
     Args:
@@ -196,6 +197,8 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
         preset: ``'sysu_mm01'`` or ``'regdb'`` (see :data:`SIM_PRESETS`).
         components: ``'both'`` (SIM), ``'graph'`` or ``'mutual'`` (ablations, module docstring).
         expand: equations mode only: Zhong-style expansion of ``R*`` (default False).
+        progress: a bar over the stages (gallery neighbours, graph inference, mutual-NN
+            inference); None = only on a terminal (``asym_plugins.progress``).
 
     Returns:
         ``(Nq, Ng)`` re-ranked distances, numpy for numpy ``dist_qg`` (else a tensor on
@@ -212,19 +215,24 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
                            expand=expand, chunk_size=chunk_size)
     qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'])
     _check_K(p, qg.shape[1])
-    with torch.no_grad():
-        out = _official(qg, gg, p) if mode == 'official' else _equations(qg, gg, p)
+    stages = {'graph': 2, 'mutual': 2}.get(p['components'], 3)
+    with torch.no_grad(), _progress(total=stages, desc=f'SIM ({mode})', unit='stage',
+                                    enabled=progress) as bar:
+        run = _official if mode == 'official' else _equations
+        out = run(qg, gg, p, bar)
     return from_output(out, like)
 
 
-def _official(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
+def _official(qg: torch.Tensor, gg: torch.Tensor, p: Dict, bar) -> torch.Tensor:
     budget = p['chunk_size']
     ranks, rowmax, graph_nb = official_gallery_ranks(gg, p['k_g'] + 1, p['n_graph'], budget)
+    bar.update(1)
     if p['components'] == 'mutual':
         d = qg.clone()
     else:
         d = official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
                                     neighbours=graph_nb)
+        bar.update(1)
     normalise_rows_squared_(d, budget)  # dS_n, in place
     if p['components'] == 'graph':
         return d
@@ -234,15 +242,18 @@ def _official(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
     for r0, r1, dm in weighted_jaccard_chunks(vq, vg, budget):
         blk = d[r0:r1]
         blk.mul_(a).add_(dm, alpha=1.0 - a)  # (1 - alpha) * d_M + alpha * dS_n
+    bar.update(1)
     return d
 
 
-def _equations(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
+def _equations(qg: torch.Tensor, gg: torch.Tensor, p: Dict, bar) -> torch.Tensor:
     budget = p['chunk_size']
+    bar.update(1)
     if p['components'] == 'mutual':
         d = qg.clone()
     else:
         d = equations_graph_distance(qg, gg, p['lam'], p['K'], p['prune_T'], budget)
+        bar.update(1)
     if p['components'] == 'graph':
         return d
     nc = query_knn_sets(d, p['k_q'], budget)
@@ -252,6 +263,7 @@ def _equations(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
     for r0, r1, dm in set_jaccard_chunks(nc, rg, budget):
         blk = d[r0:r1]
         blk.mul_(a).add_(dm, alpha=1.0 - a)  # alpha * d_S + (1 - alpha) * d_M
+    bar.update(1)
     return d
 
 

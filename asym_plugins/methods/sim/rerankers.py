@@ -31,8 +31,9 @@ class SIMReranker(BaseReranker):
     Args:
         mode: ``'official'`` (released code, default) or ``'equations'``.
         preset: ``'sysu_mm01'`` / ``'regdb'`` or None (SYSU-MM01 defaults).
-        **hp: ``lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand, chunk_size`` and
-            ``device`` (see :func:`asym_plugins.methods.sim.similarity_inference`).
+        **hp: ``lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand, chunk_size``,
+            ``device`` and ``progress`` (see :func:`asym_plugins.methods.sim.similarity_inference`;
+            ``progress`` defaults to None here: a bar on a terminal only).
     """
 
     needs_qq = False
@@ -40,6 +41,7 @@ class SIMReranker(BaseReranker):
 
     def __init__(self, mode: str = 'official', preset: Optional[str] = None, **hp):
         self.device = hp.pop('device', None)
+        self.progress = hp.pop('progress', None)   # None: a bar on a terminal only
         self.params = resolve_sim_params(mode, preset, **hp)  # validates eagerly
         self.mode, self.preset, self.hp = mode, preset, hp
 
@@ -48,7 +50,7 @@ class SIMReranker(BaseReranker):
             raise ValueError('SIMReranker needs dist_gg (gallery-gallery distances)')
         p = {k: v for k, v in self.params.items() if k != 'mode'}
         out = similarity_inference(_as_torch(dist_qg), _as_torch(dist_gg), mode=self.mode,
-                                   device=self.device, **p)
+                                   device=self.device, progress=self.progress, **p)
         return out
 
     def __repr__(self) -> str:
