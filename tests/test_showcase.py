@@ -13,9 +13,9 @@ import showcase  # noqa: E402
 def test_showcase_two_tiny_rows(tmp_path, monkeypatch, capsys):
     tiny = 'tests/fixtures/tiny_synthetic.py'
     monkeypatch.setattr(showcase, 'EXPERIMENTS', [
-        ('base', 'holistic', 'tiny A', tiny, ['randomness.seed=0'], 1, True),
-        ('base', 'holistic', 'tiny B', tiny, ['randomness.seed=1'], 1, True),
-        ('base', 'holistic', 'left out', tiny, [], 1, False)])
+        ('base', 'holistic', 'tiny A', tiny, ['randomness.seed=0'], 1, True, 0.1),
+        ('base', 'holistic', 'tiny B', tiny, ['randomness.seed=1'], 1, True, 0.2),
+        ('base', 'holistic', 'left out', tiny, [], 1, False, 0.1)])
     rows = showcase.main(['--work-dir', str(tmp_path), '--jobs', '2'])
     assert [r[2] for r in rows] == ['tiny A', 'tiny B']
     table = capsys.readouterr().out

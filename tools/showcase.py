@@ -3,7 +3,7 @@
 Trains every pair with the same seed and budget on the embedded synthetic world (nothing to
 download), shows progress while it runs, and prints one Markdown table at the end:
 
-    python tools/showcase.py                  # the default rows (about 15 min on 2 CPU cores)
+    python tools/showcase.py                  # the default rows (about 14 min on 2 CPU cores)
     python tools/showcase.py --only sim mcma  # a subset of methods
     python tools/showcase.py --all            # also MoS on partial queries
     python tools/showcase.py --epochs 3       # one budget for every run (smoke test)
@@ -25,22 +25,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# (method, scenario, row label, config, extra --cfg-options, showcase epochs, default row)
+# (method, scenario, row label, config, extra --cfg-options, showcase epochs, default row,
+#  wall minutes per epoch measured with 2 runs side by side on a 2-core CPU: longest runs start
+#  first so that the two lanes end together)
 EXPERIMENTS = [
     ('mos', 'occluded', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_occluded.py',
-     [], 8, True),
-    ('mos', 'occluded', 'MoS', 'configs/mos/synthetic_occluded.py', [], 8, True),
+     [], 15, True, 0.22),
+    ('mos', 'occluded', 'MoS', 'configs/mos/synthetic_occluded.py', [], 15, True, 0.245),
     ('mos', 'partial', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_partial.py',
-     [], 8, False),
-    ('mos', 'partial', 'MoS', 'configs/mos/synthetic_partial.py', [], 8, False),
+     [], 15, False, 0.24),
+    ('mos', 'partial', 'MoS', 'configs/mos/synthetic_partial.py', [], 15, False, 0.24),
     ('sap', 'occluded', 'ViT baseline', 'configs/sap/synthetic_occluded.py',
-     ['model.patch_loss=None', 'model.proxy=None'], 12, True),
-    ('sap', 'occluded', 'SAP', 'configs/sap/synthetic_occluded.py', [], 12, True),
+     ['model.patch_loss=None', 'model.proxy=None'], 16, True, 0.15),
+    ('sap', 'occluded', 'SAP', 'configs/sap/synthetic_occluded.py', [], 16, True, 0.19),
     ('sim', 'infrared->visible', 'BoT, then + SIM (same model)',
-     'configs/sim/synthetic_ir_bot.py', [], 25, True),
+     'configs/sim/synthetic_ir_bot.py', [], 25, True, 0.245),
     ('mcma', 'text->image', 'MCMA baseline', 'configs/mcma/ablation/synthetic_baseline.py',
-     [], 12, True),
-    ('mcma', 'text->image', 'MCMA', 'configs/mcma/synthetic_text.py', [], 12, True),
+     [], 16, True, 0.225),
+    ('mcma', 'text->image', 'MCMA', 'configs/mcma/synthetic_text.py', [], 16, True, 0.29),
 ]
 _TRAIN_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
@@ -132,15 +134,20 @@ def main(argv=None):
     todo = [e for e in EXPERIMENTS
             if (not args.only or e[0] in args.only) and (args.all or e[6] or args.only)]
     plan = []
-    for method, scenario, label, config, opts, epochs, _ in todo:
+    for method, scenario, label, config, opts, epochs, _, cost in todo:
         name = re.sub(r'[^A-Za-z0-9_.-]+', '_', f'{method}-{scenario}-{label}').strip('_')
         plan.append(dict(method=method, scenario=scenario, label=label, config=config,
                          opts=opts, epochs=args.epochs or epochs,
+                         minutes=(args.epochs or epochs) * cost,
                          work_dir=osp.join(args.work_dir, name),
                          log=osp.join(args.work_dir, name + '.log')))
     total = sum(p['epochs'] for p in plan)
+    lanes = [0.0] * jobs
+    for p in sorted(plan, key=lambda p: -p['minutes']):
+        lanes[lanes.index(min(lanes))] += p['minutes'] * 2 / jobs
     print(f'asym-reid showcase: {len(plan)} runs, {total} epochs in all, {jobs} side by side '
-          f'({threads} thread(s) each); logs in {args.work_dir}', flush=True)
+          f'({threads} thread(s) each), about {max(lanes):.0f} min on 2 cores; logs in '
+          f'{args.work_dir}', flush=True)
     results = {}
     start = time.time()
 
@@ -160,7 +167,8 @@ def main(argv=None):
     with tqdm(total=total, unit='epoch', desc='showcase',
               bar_format='{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]') as bar:
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(job, p) for p in plan]
+            futures = [pool.submit(job, p)
+                       for p in sorted(plan, key=lambda p: -p['minutes'])]
             while not all(f.done() for f in futures):
                 time.sleep(2)
                 bar.n = sum(min(p['epochs'], epochs_done(p['log'])) if p['log'] not in results
