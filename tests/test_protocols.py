@@ -249,3 +249,28 @@ def test_text_to_image_vs_brute_force():
     empty.process(None, [dict(pred_feature=torch.randn(4), pid=0)])
     with pytest.raises(ValueError, match='text_features'):
         empty.evaluate(1)
+
+
+@pytest.mark.parametrize('which', ['sysu', 'regdb'])
+def test_cross_modality_metrics_save_image_paths_in_query_gallery_order(tmp_path, which):
+    rng = np.random.default_rng(5)
+    feats, pids, cams = sysu_world(rng, n_ids=4, per_cam=2)
+    if which == 'sysu':
+        mods = ['infrared' if c in (2, 5) else 'visible' for c in cams]
+        metric = SYSUMetric(trials=1, save_features=str(tmp_path / 'f.npz'))
+        is_query = np.isin(cams, [2, 5])
+    else:
+        mods = ['visible' if i % 2 else 'infrared' for i in range(len(cams))]
+        metric = RegDBMetric(save_features=str(tmp_path / 'f.npz'))
+        is_query = np.asarray(mods) == 'visible'
+    samples = _samples(feats, pids, cams, mods)
+    for i, s in enumerate(samples):
+        s['img_path'] = f'img_{i:03d}.jpg'
+    metric.process(None, samples)
+    metric.evaluate(len(samples))
+    saved = np.load(tmp_path / 'f.npz')
+    assert saved['q_img_paths'].tolist() == [f'img_{i:03d}.jpg'
+                                             for i in np.flatnonzero(is_query)]
+    assert saved['g_img_paths'].tolist() == [f'img_{i:03d}.jpg'
+                                             for i in np.flatnonzero(~is_query)]
+    np.testing.assert_array_equal(saved['q_pids'], pids[is_query])

@@ -21,6 +21,15 @@ def _pick_reranker(metric: ReIDMetric, reranker):
     return build_reranker(reranker)
 
 
+def _split_paths(results: List[dict], q_idx: np.ndarray, g_idx: np.ndarray
+                 ) -> Optional[Dict[str, List[str]]]:
+    """Image paths of the query / gallery rows (saved with the features), None if unknown."""
+    if not all('img_path' in r for r in results):
+        return None
+    return dict(query=[results[i]['img_path'] for i in q_idx.tolist()],
+                gallery=[results[i]['img_path'] for i in g_idx.tolist()])
+
+
 @METRICS.register_module()
 class SYSUMetric(ReIDMetric):
     """SYSU-MM01 protocol (``protocols.evaluate_sysu``): R1, R10, R20, mAP, mINP in percent,
@@ -61,7 +70,8 @@ class SYSUMetric(ReIDMetric):
         out = dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
                    pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
                    modality=get_field(sample, 'modality', None))
-        if self.perm_file:
+        path = get_field(sample, 'img_path', None)
+        if self.perm_file or path is not None:
             out['img_path'] = str(get_field(sample, 'img_path'))
         return out
 
@@ -91,6 +101,7 @@ class SYSUMetric(ReIDMetric):
                              q_camids=torch.from_numpy(camids[q]),
                              g_camids=torch.from_numpy(camids[g]))
         g_paths = None if paths is None else [paths[i] for i in gi.tolist()]
+        self.img_paths = _split_paths(results, np.flatnonzero(q), np.flatnonzero(g))
         self.save_collected_features()
         return self.evaluate_features(**self.features, g_paths=g_paths)
 
@@ -139,7 +150,9 @@ class RegDBMetric(ReIDMetric):
         return dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
                     pid=int(get_field(sample, 'pid')),
                     camid=int(get_field(sample, 'camid', -1)),
-                    modality=str(get_field(sample, 'modality')))
+                    modality=str(get_field(sample, 'modality')),
+                    **({} if get_field(sample, 'img_path', None) is None
+                       else dict(img_path=str(get_field(sample, 'img_path')))))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         mods = np.asarray([r['modality'] for r in results])
@@ -152,6 +165,8 @@ class RegDBMetric(ReIDMetric):
             raise ValueError(f"RegDB modality must be 'visible' or 'infrared', got {unknown}")
         self.features = dict(q_feats=feats[v], g_feats=feats[t], q_pids=pids[v],
                              g_pids=pids[t], q_camids=cams[v], g_camids=cams[t])
+        self.img_paths = _split_paths(results, np.flatnonzero(v.numpy()),
+                                      np.flatnonzero(t.numpy()))
         self.save_collected_features()  # q = visible, g = thermal
         return self.evaluate_features(**self.features)
 
