@@ -108,3 +108,13 @@ def test_cross_modality_batches_and_agw_engine(tmp_path):
     assert sorted(data['modality'].tolist()) == [0] * 4 + [1] * 4
     losses = engine.forward_backward(data)
     assert {'loss_id', 'loss_triplet'} <= set(losses)
+
+
+def test_real_data_yaml_lists_every_missing_input_with_its_key(tmp_path, monkeypatch):
+    torchreid_train = _tool()
+    monkeypatch.chdir(tmp_path)                         # no data/ or checkpoints/ here
+    with pytest.raises(FileNotFoundError) as err:
+        torchreid_train.main([osp.join(ROOT, 'configs', 'torchreid', 'regdb_agw.yaml')])
+    msg = str(err.value)
+    assert "data.root = 'data/RegDB'" in msg and 'regdb' in msg
+    assert "model.pretrained = 'checkpoints/resnet50_imagenet.pth'" in msg

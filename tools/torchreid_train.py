@@ -57,6 +57,27 @@ def _record(results, name, res):
           f"mINP={100 * res['mINP']:.1f}")
 
 
+def check_local_inputs(cfg, config_path, specs):
+    """Every missing local input of a yaml at once, with the key to change (nothing is
+    downloaded; the dataset parsers would otherwise stop at the first one)."""
+    missing = []
+    parsed = sorted(n for n in set(cfg.data.sources) | set(cfg.data.targets)
+                    if 'parser' in specs.get(n, {}))
+    if parsed and not os.path.isdir(cfg.data.root):
+        missing.append(f'data.root = {cfg.data.root!r}: the dataset folder of '
+                       f'{", ".join(parsed)} (layouts: docs/datasets.md)')
+    for key in ('pretrained', 'load_weights', 'resume'):
+        value = cfg.model.get(key)
+        if isinstance(value, str) and value and not os.path.isfile(value):
+            what = ('a local ImageNet state_dict, or False to train from scratch'
+                    if key == 'pretrained' else 'a checkpoint file')
+            missing.append(f'model.{key} = {value!r}: {what}')
+    if missing:
+        raise FileNotFoundError(
+            f'{config_path}: missing local input(s) (nothing is downloaded); change these keys '
+            'in the yaml or on the command line (KEY VALUE):\n  ' + '\n  '.join(missing))
+
+
 def main(argv=None):
     args = parse_args(argv)
     from asym_plugins.integrations.torchreid import compat, register_all
@@ -70,6 +91,7 @@ def main(argv=None):
     from asym_plugins.integrations.torchreid.models import build_model
 
     cfg = cfg_mod.load_config(args.config, args.opts)
+    check_local_inputs(cfg, args.config, DATASET_SPECS)
     method = cfg.asym.method
     entry = {e.name: e for e in METHODS}[method]
     ok, reason = method_available(entry)
