@@ -27,10 +27,8 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-REQUIRED_KEYS = ('qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids')
 SIM_ARGS = ('lam', 'K', 'k_q', 'k_g', 'alpha', 'n_graph', 'prune_T')
 
 
@@ -82,42 +80,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def load_features(path: str, swap: bool = False) -> Dict[str, np.ndarray]:
-    """Read and check the .npz written by ``tools/test.py --save-features``."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'features file {path!r} does not exist; write one with '
-                                'tools/test.py CONFIG CKPT --save-features FILE.npz')
-    with np.load(path, allow_pickle=False) as data:
-        have = sorted(data.files)
-        missing = [key for key in REQUIRED_KEYS if key not in data.files]
-        if missing:
-            raise KeyError(f'{path} lacks the key(s) {missing} (has {have}); expected '
-                           f'{list(REQUIRED_KEYS)}: query/gallery features (N, D) and their '
-                           'pids and camids, as written by tools/test.py --save-features.')
-        out = {key: np.asarray(data[key]) for key in REQUIRED_KEYS}
-    for side in ('q', 'g'):
-        f = out[f'{side}f']
-        if f.ndim != 2 or f.shape[0] == 0:
-            raise ValueError(f'{path}: {side}f must be a non-empty (N, D) array, got shape '
-                             f'{f.shape}')
-        if not np.isfinite(f).all():
-            raise ValueError(f'{path}: {side}f has NaN or inf values '
-                             f'({int((~np.isfinite(f)).any(axis=1).sum())} rows)')
-        for key in (f'{side}_pids', f'{side}_camids'):
-            v = out[key].reshape(-1)
-            if len(v) != f.shape[0]:
-                raise ValueError(f'{path}: {key} has {len(v)} entries but {side}f has '
-                                 f'{f.shape[0]} rows')
-            out[key] = v.astype(np.int64)
-    if out['qf'].shape[1] != out['gf'].shape[1]:
-        raise ValueError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} vs '
-                         f'{out["gf"].shape[1]}')
-    if swap:
-        out = dict(qf=out['gf'], gf=out['qf'], q_pids=out['g_pids'], g_pids=out['q_pids'],
-                   q_camids=out['g_camids'], g_camids=out['q_camids'])
-    return out
-
-
 def build_reranker(args):
     """The RERANKERS object for ``args`` (SIMReranker or KReciprocalReranker)."""
     from asym_plugins.methods.sim import KReciprocalReranker, SIMReranker
@@ -138,9 +100,10 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
+    from asym_plugins.evaluation.metrics.reid_metric import load_features_npz
     from asym_plugins.evaluation.protocols import (SYSU_QUERY_CAMIDS, SYSU_VISIBLE_CAMIDS,
                                                    evaluate_sysu)
-    feats = load_features(args.features, swap=args.swap)
+    feats = load_features_npz(args.features, swap=args.swap)
     ranks = tuple(args.ranks or ((1, 10, 20) if args.protocol == 'sysu' else (1, 5, 10)))
     if args.protocol == 'sysu':
         bad_q = sorted(set(feats['q_camids'].tolist()) - set(SYSU_QUERY_CAMIDS))

@@ -38,8 +38,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def scaled_k(path: str, swap: bool, preset: str) -> List[str]:
     """``--k-q``/``--k-g`` arguments scaled to the gallery's images per identity."""
+    from asym_plugins.evaluation.metrics.reid_metric import load_features_npz
     from asym_plugins.methods.sim import SIM_PRESETS
-    feats = rerank.load_features(path, swap=swap)
+    feats = load_features_npz(path, swap=swap)
     per_id = len(feats['g_pids']) / len(set(feats['g_pids'].tolist()))
     hp = SIM_PRESETS[preset]
     k_q, k_g = (max(1, round(hp[k] * per_id / SYSU_GALLERY_PER_ID)) for k in ('k_q', 'k_g'))

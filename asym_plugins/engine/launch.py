@@ -125,20 +125,19 @@ def scale_epochs(cfg: Config, epochs: int) -> Config:
     schedulers = list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
     kept = []
     for sch in schedulers:
+        if sch.get('by_epoch', True):
+            for key in ('begin', 'T_max'):
+                if key in sch:
+                    sch[key] = scale(sch[key])
+            if 'end' in sch:
+                sch['end'] = min(max(scale(sch['end']), sch.get('begin', 0) + 1), epochs)
+            if 'milestones' in sch:
+                sch['milestones'] = [scale(m) for m in sch['milestones']]
+            if sch.get('begin', 0) >= epochs:   # would start after the last epoch: never acts
+                print_log(f'--epochs {epochs}: dropped {sch.get("type")} (begins after the '
+                          'last epoch).', logger='current', level=30)
+                continue
         kept.append(sch)
-        if not sch.get('by_epoch', True):
-            continue
-        for key in ('begin', 'T_max'):
-            if key in sch:
-                sch[key] = scale(sch[key])
-        if 'end' in sch:
-            sch['end'] = min(max(scale(sch['end']), sch.get('begin', 0) + 1), epochs)
-        if 'milestones' in sch:
-            sch['milestones'] = [scale(m) for m in sch['milestones']]
-        if sch.get('begin', 0) >= epochs:   # would start after the last epoch: never acts
-            kept.pop()
-            print_log(f'--epochs {epochs}: dropped {sch.get("type")} (begins after the last '
-                      'epoch).', logger='current', level=30)
     if cfg.get('param_scheduler') is not None:
         cfg.param_scheduler = kept
     ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')

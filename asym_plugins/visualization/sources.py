@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import torch
 
-FEATURE_KEYS = ('qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids')
-PATH_KEYS = ('q_img_paths', 'g_img_paths')
+from asym_plugins.evaluation.metrics.reid_metric import FEATURE_KEYS, PATH_KEYS
+from asym_plugins.evaluation.metrics.reid_metric import load_features_npz as _load_features
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None):
@@ -85,25 +85,9 @@ def reid_features(samples: List) -> Dict[str, np.ndarray]:
 
 
 def load_features_npz(path: str) -> Dict[str, np.ndarray]:
-    """Read a ``tools/test.py --save-features`` file; image paths are required."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'features file {path!r} does not exist; write one with '
-                                'tools/test.py CONFIG CKPT --save-features FILE.npz')
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in FEATURE_KEYS + PATH_KEYS if k not in data.files]
-        if missing:
-            hint = (' (files saved before image paths were recorded: run tools/test.py '
-                    '--save-features again)' if set(missing) <= set(PATH_KEYS) else '')
-            raise KeyError(f'{path} lacks {missing} (has {sorted(data.files)}); a ranked list '
-                           f'needs {list(FEATURE_KEYS + PATH_KEYS)}{hint}')
-        out = {k: np.asarray(data[k]) for k in FEATURE_KEYS + PATH_KEYS}
-    for side in ('q', 'g'):
-        n = out[f'{side}f'].shape[0]
-        for key in (f'{side}_pids', f'{side}_camids', f'{side}_img_paths'):
-            if out[key].reshape(-1).shape[0] != n:
-                raise ValueError(f'{path}: {key} has {out[key].size} entries but {side}f has '
-                                 f'{n} rows')
-    return out
+    """Read a ``tools/test.py --save-features`` file; image paths are required (the checks of
+    :func:`asym_plugins.evaluation.metrics.reid_metric.load_features_npz`)."""
+    return _load_features(path, with_paths=True)
 
 
 def read_rgb(path: str) -> np.ndarray:

@@ -10,7 +10,7 @@ from ..protocols import (SYSU_GALLERY_CAMIDS, SYSU_INFRARED_CAMIDS, SYSU_QUERY_C
                          SYSU_VISIBLE_CAMIDS, evaluate_regdb, evaluate_sysu,
                          load_sysu_permutation)
 from ..rerankers.base import build_reranker
-from .reid_metric import ReIDMetric, get_field, to_cpu_feature
+from .reid_metric import ReIDMetric, add_img_path, get_field, to_cpu_feature
 
 
 def _pick_reranker(metric: ReIDMetric, reranker):
@@ -70,10 +70,7 @@ class SYSUMetric(ReIDMetric):
         out = dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
                    pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
                    modality=get_field(sample, 'modality', None))
-        path = get_field(sample, 'img_path', None)
-        if self.perm_file or path is not None:
-            out['img_path'] = str(get_field(sample, 'img_path'))
-        return out
+        return add_img_path(out, sample, required=bool(self.perm_file))
 
     @staticmethod
     def check_camids(camids: np.ndarray, modalities: Sequence[Optional[str]]) -> None:
@@ -94,15 +91,15 @@ class SYSUMetric(ReIDMetric):
         self.check_camids(camids, [r.get('modality') for r in results])
         q = np.isin(camids, SYSU_QUERY_CAMIDS)
         g = np.isin(camids, SYSU_VISIBLE_CAMIDS)
-        paths = [r['img_path'] for r in results] if self.perm_file else None
         qi, gi = torch.from_numpy(np.flatnonzero(q)), torch.from_numpy(np.flatnonzero(g))
         self.features = dict(q_feats=feats[qi], g_feats=feats[gi],
                              q_pids=torch.from_numpy(pids[q]), g_pids=torch.from_numpy(pids[g]),
                              q_camids=torch.from_numpy(camids[q]),
                              g_camids=torch.from_numpy(camids[g]))
-        g_paths = None if paths is None else [paths[i] for i in gi.tolist()]
-        self.img_paths = _split_paths(results, np.flatnonzero(q), np.flatnonzero(g))
+        # every sample has a path when perm_file is set (collect_sample requires it)
+        self.img_paths = _split_paths(results, qi.numpy(), gi.numpy())
         self.save_collected_features()
+        g_paths = self.img_paths['gallery'] if self.perm_file else None
         return self.evaluate_features(**self.features, g_paths=g_paths)
 
     def evaluate_features(self, q_feats, g_feats, q_pids, g_pids, q_camids, g_camids,
@@ -147,12 +144,10 @@ class RegDBMetric(ReIDMetric):
         super().__init__(ranks=ranks, **kwargs)
 
     def collect_sample(self, sample: Any) -> dict:
-        return dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
-                    pid=int(get_field(sample, 'pid')),
-                    camid=int(get_field(sample, 'camid', -1)),
-                    modality=str(get_field(sample, 'modality')),
-                    **({} if get_field(sample, 'img_path', None) is None
-                       else dict(img_path=str(get_field(sample, 'img_path')))))
+        return add_img_path(dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
+                                 pid=int(get_field(sample, 'pid')),
+                                 camid=int(get_field(sample, 'camid', -1)),
+                                 modality=str(get_field(sample, 'modality'))), sample)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         mods = np.asarray([r['modality'] for r in results])

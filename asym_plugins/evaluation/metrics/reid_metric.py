@@ -33,10 +33,69 @@ def get_field(sample: Any, key: str, default: Any = _MISSING) -> Any:
     return default
 
 
+def add_img_path(out: dict, sample: Any, required: bool = False) -> dict:
+    """Copy the sample's ``img_path`` into ``out`` when it has one (``required``: a missing
+    one raises the KeyError of :func:`get_field`); saved features carry the paths."""
+    path = get_field(sample, 'img_path') if required else get_field(sample, 'img_path', None)
+    if path is not None:
+        out['img_path'] = str(path)
+    return out
+
+
 def to_cpu_feature(x: Any, key: str = 'pred_feature') -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(np.asarray(x))
     return x.detach().to('cpu', torch.float32)
+
+
+FEATURE_KEYS = ('qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids')
+PATH_KEYS = ('q_img_paths', 'g_img_paths')
+
+
+def load_features_npz(path: str, swap: bool = False, with_paths: bool = False
+                      ) -> Dict[str, np.ndarray]:
+    """Read and check a file of :func:`save_features_npz` (``tools/test.py --save-features``).
+
+    Returns ``FEATURE_KEYS`` (pids / camids as int64 vectors) plus ``PATH_KEYS`` when
+    ``with_paths``; ``swap`` exchanges the query and gallery sides. Errors name the file and the
+    key: missing file or keys, empty or non-2-D features, NaN/inf rows, per-side length or
+    feature-dimension mismatch.
+    """
+    keys = FEATURE_KEYS + (PATH_KEYS if with_paths else ())
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'features file {path!r} does not exist; write one with '
+                                'tools/test.py CONFIG CKPT --save-features FILE.npz')
+    with np.load(path, allow_pickle=False) as data:
+        missing = [key for key in keys if key not in data.files]
+        if missing:
+            hint = (' (saved before image paths were recorded: run tools/test.py '
+                    '--save-features again)' if set(missing) <= set(PATH_KEYS) else '')
+            raise KeyError(f'{path} lacks the key(s) {missing} (has {sorted(data.files)}); '
+                           f'expected {list(keys)}: query/gallery features (N, D) and their '
+                           'pids and camids, as written by tools/test.py --save-features'
+                           f'{hint}.')
+        out = {key: np.asarray(data[key]) for key in keys}
+    for side in ('q', 'g'):
+        f = out[f'{side}f']
+        if f.ndim != 2 or f.shape[0] == 0:
+            raise ValueError(f'{path}: {side}f must be a non-empty (N, D) array, got shape '
+                             f'{f.shape}')
+        if not np.isfinite(f).all():
+            raise ValueError(f'{path}: {side}f has NaN or inf values '
+                             f'({int((~np.isfinite(f)).any(axis=1).sum())} rows)')
+        for key in (f'{side}_pids', f'{side}_camids') + ((f'{side}_img_paths',)
+                                                          if with_paths else ()):
+            v = out[key].reshape(-1)
+            if len(v) != f.shape[0]:
+                raise ValueError(f'{path}: {key} has {len(v)} entries but {side}f has '
+                                 f'{f.shape[0]} rows')
+            out[key] = v if key.endswith('paths') else v.astype(np.int64)
+    if out['qf'].shape[1] != out['gf'].shape[1]:
+        raise ValueError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} vs '
+                         f'{out["gf"].shape[1]}')
+    if swap:
+        out = {(('g' if k[0] == 'q' else 'q') + k[1:]): v for k, v in out.items()}
+    return out
 
 
 def save_features_npz(path: str, **arrays) -> None:
@@ -118,10 +177,7 @@ class ReIDMetric(BaseMetric):
         out = dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
                    pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
                    split=str(get_field(sample, 'split')))
-        path = get_field(sample, 'img_path', None)
-        if path is not None:
-            out['img_path'] = str(path)
-        return out
+        return add_img_path(out, sample)
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         for sample in data_samples:
