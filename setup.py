@@ -24,7 +24,7 @@ extras = {
     'faiss': ['faiss-cpu>=1.8'],
     'faiss-gpu': ['faiss-gpu'],
     'onnx': ['onnxruntime'],
-    'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout'],
+    'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout', 'pytest-randomly'],
 }
 extras['all'] = sorted({p for k, v in extras.items() if k not in ('faiss-gpu',) for p in v})
 
