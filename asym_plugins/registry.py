@@ -5,6 +5,7 @@ Everything registered here is visible to MMEngine's ``Runner`` when a config say
 another scope names our classes as ``'asym.ClassName'``. ``locations`` let MMEngine import the
 defining modules lazily, so building from a registry never needs a prior ``import``.
 """
+from mmengine import registry as mmengine_registry
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
@@ -27,6 +28,19 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
                    locations=['asym_plugins.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
                  locations=['asym_plugins.hooks'])
+# Empty ``asym`` children of every other MMEngine root registry (runner, loops, optimizers,
+# schedulers, visualizers, ...), as OpenMMLab codebases define them: with ``default_scope =
+# 'asym'`` MMEngine looks each of these up by scope, and without a child it logs "Failed to
+# search registry with scope asym ... may cause unexpected failure" on every build.
+_MMENGINE_ONLY = ('RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'STRATEGIES', 'MODEL_WRAPPERS',
+                  'WEIGHT_INITIALIZERS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
+                  'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'EVALUATOR', 'TASK_UTILS',
+                  'VISUALIZERS', 'VISBACKENDS', 'LOG_PROCESSORS', 'INFERENCERS', 'FUNCTIONS')
+MMENGINE_CHILDREN = {
+    name: Registry(getattr(mmengine_registry, name).name,
+                   parent=getattr(mmengine_registry, name), scope=SCOPE)
+    for name in _MMENGINE_ONLY}
+
 # New registries of this package (no MMEngine parent).
 RERANKERS = Registry('reranker', scope=SCOPE,
                      locations=['asym_plugins.evaluation.rerankers', 'asym_plugins.methods'])
