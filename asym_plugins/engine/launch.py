@@ -1,4 +1,5 @@
 """Settings that let MMEngine's Runner run on any machine: GPUs or CPUs only, 1 or N processes."""
+import copy
 import difflib
 import os
 import os.path as osp
@@ -75,6 +76,38 @@ def check_local_paths(cfg: Config) -> None:
         raise FileNotFoundError(
             f'{len(lines)} input(s) of config {osp.basename(cfg.filename or "")} are missing '
             f'(relative paths are from {os.getcwd()}):\n' + '\n'.join(lines))
+
+
+def fill_num_classes(cfg: Config) -> Config:
+    """Set ``num_classes=None`` of ``model`` / ``model.head`` to the number of identities of the
+    training split (``train_dataloader.dataset``, built once without its pipeline).
+
+    Dataset bases leave the count to the data, so one method base serves every dataset; an
+    explicit number is kept. Configs without a training loader are returned unchanged.
+    """
+    model = cfg.get('model')
+    slots = [d for d in (model, (model or {}).get('head'))
+             if isinstance(d, dict) and 'num_classes' in d and d['num_classes'] is None]
+    train = (cfg.get('train_dataloader') or {}).get('dataset')
+    if not slots or train is None:
+        return cfg
+    from mmengine.registry import DefaultScope
+
+    from asym_plugins.registry import DATASETS
+    train = copy.deepcopy(train.to_dict() if isinstance(train, ConfigDict) else train)
+    train['pipeline'] = []
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'asym')):
+        dataset = DATASETS.build(train)
+    count = getattr(dataset, 'num_classes', None) or dataset.metainfo.get('num_pids')
+    if not count:
+        raise ValueError(f'model.num_classes is None and the training set '
+                         f'({train.get("type")}) does not report its number of identities; '
+                         'set model.num_classes (or model.head.num_classes) in the config.')
+    for slot in slots:
+        slot['num_classes'] = int(count)
+    print_log(f'num_classes = {count} (identities of the training split of '
+              f'{train.get("type")}).', logger='current')
+    return cfg
 
 
 def _set_gloo_defaults(cfg: Config) -> None:
@@ -168,6 +201,7 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
         cfg.work_dir = default_work_dir(cfg.filename)
 
     check_local_paths(cfg)
+    fill_num_classes(cfg)
     if getattr(args, 'amp', False):
         if torch.cuda.is_available():
             optim = cfg.optim_wrapper
