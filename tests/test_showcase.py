@@ -1,34 +1,87 @@
-"""tools/showcase.py runs its rows side by side through tools/train.py --epochs and tabulates
-each run's own last validation record."""
+"""tools/showcase.py runs its rows side by side through tools/train.py --epochs, tabulates each
+run's own last validation record, is deterministic for a seed, and fails loudly."""
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
+
+import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import showcase  # noqa: E402
 
+TINY = 'tests/fixtures/tiny_synthetic.py'
 
-def test_showcase_two_tiny_rows(tmp_path, monkeypatch, capsys):
-    tiny = 'tests/fixtures/tiny_synthetic.py'
+
+def _last_record(run_dir):
+    files = [osp.join(d, 'scalars.json') for d, _, fs in os.walk(run_dir) if 'scalars.json' in fs]
+    with open(files[0]) as f:
+        last = [json.loads(line) for line in f if 'mAP' in line][-1]
+    return {k: v for k, v in last.items() if k.split('/')[-1] not in ('time', 'data_time')}
+
+
+@pytest.mark.slow
+def test_showcase_rows_are_their_runs_and_deterministic(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(showcase, 'EXPERIMENTS', [
-        ('base', 'holistic', 'tiny A', tiny, ['randomness.seed=0'], 1, True, 0.1),
-        ('base', 'holistic', 'tiny B', tiny, ['randomness.seed=1'], 1, True, 0.2),
-        ('base', 'holistic', 'left out', tiny, [], 1, False, 0.1)])
-    rows = showcase.main(['--work-dir', str(tmp_path), '--jobs', '2'])
-    assert [r[2] for r in rows] == ['tiny A', 'tiny B']
-    table = capsys.readouterr().out
-    for label, metrics in ((r[2], r[4]) for r in rows):
+        showcase.Row('base', 'holistic', 'tiny A', 'tiny-a', TINY, [], 1, True, 0.1),
+        showcase.Row('base', 'holistic', 'tiny B', 'tiny-b', TINY, [], 1, True, 0.2),
+        showcase.Row('base', 'holistic', 'left out', 'tiny-c', TINY, [], 1, False, 0.1)])
+    runs = showcase.main(['--work-dir', str(tmp_path), '--jobs', '2'])
+    assert [r['label'] for r in runs] == ['tiny A', 'tiny B']
+    out = capsys.readouterr().out
+    for run in runs:
         # the row's metrics are the last record of that run's own scalars.json
-        run_dir = osp.join(tmp_path, f'base-holistic-{label.replace(" ", "_")}')
-        files = [osp.join(d, 'scalars.json') for d, _, fs in os.walk(run_dir)
-                 if 'scalars.json' in fs]
-        with open(files[0]) as f:
-            last = [json.loads(line) for line in f if 'mAP' in line][-1]
-        assert metrics == last
-        assert f'| {label} | 1 | {last["mAP"]:.1f} | {last["R1"]:.1f} |' in table
-    assert osp.isfile(osp.join(tmp_path, 'showcase.md'))
+        last = _last_record(osp.join(tmp_path, run['name'] + '-s0'))
+        assert run['metrics'] == last
+        assert f"| {run['label']} | 1 | 0 | {last['R1']:.1f} | {last['mAP']:.1f} |" in out
+    # same config, same seed, trained side by side: bit-identical results
+    assert runs[0]['metrics'] == runs[1]['metrics']
+    saved = json.load(open(osp.join(tmp_path, 'showcase.json')))
+    assert saved['runs'] == runs
+    assert open(osp.join(tmp_path, 'showcase.md')).read().strip() == \
+        showcase.format_table(saved['runs'])
+    # --render prints the same table from the results file
+    showcase.main(['--render', osp.join(tmp_path, 'showcase.json')])
+    assert showcase.format_table(saved['runs']) in capsys.readouterr().out
+    # the first next step the showcase printed works as printed
+    step = [line.strip() for line in out.splitlines() if line.strip().startswith(
+        'python tools/test.py')][0]
+    proc = subprocess.run([sys.executable] + step.split()[1:], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert osp.isfile(osp.join(ROOT, step.split('--save-features ')[1]))
+
+
+def test_a_failed_run_exits_non_zero(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(showcase, 'EXPERIMENTS', [
+        showcase.Row('base', 'holistic', 'broken', 'broken', 'configs/does_not_exist.py', [], 1,
+                     True, 0.1)])
+    with pytest.raises(SystemExit) as exc:
+        showcase.main(['--work-dir', str(tmp_path), '--jobs', '1'])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert 'FAILED: broken-s0' in err
+    assert '| broken | 1 | 0 | failed |' in open(osp.join(tmp_path, 'showcase.md')).read()
+
+
+def test_table_pools_seeds_as_mean_and_std():
+    runs = [dict(method='m', scenario='s', label='L', epochs=2, seed=seed,
+                 metrics={'reid/R1': r1, 'reid/mAP': 50.0, 'sim/R1': 1.0, 'sim/mAP': 2.0})
+            for seed, r1 in ((0, 10.0), (1, 20.0), (2, 30.0))]
+    table = showcase.format_table(runs)
+    # mean 20, sample std 10 (hand values)
+    assert '| m | s | L | 2 | 0, 1, 2 | 20.0 +- 10.0 | 50.0 +- 0.0 | 1.0 +- 0.0 | 2.0 +- 0.0 |' \
+        in table
+
+
+def test_epochs_budget_gets_its_own_work_dir(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(showcase, 'plan_runs', lambda args: seen.setdefault('a', args) and [])
+    monkeypatch.setattr(showcase, 'EXPERIMENTS', [])
+    showcase.main(['--epochs', '3'])
+    assert seen['a'].work_dir.endswith(osp.join('work_dirs', 'showcase_e3'))
 
 
 def test_progress_is_read_from_the_training_log(tmp_path):

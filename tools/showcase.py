@@ -1,54 +1,82 @@
 """The asymmetric showcase: each method against its baseline on its own synthetic scenario.
 
-Trains every pair with the same seed and budget on the embedded synthetic world (nothing to
-download), shows progress while it runs, and prints one Markdown table at the end:
+Trains every pair with the same seeds and budget on the embedded synthetic world (nothing to
+download), shows which runs are in flight and an ETA, and prints one Markdown table at the end:
 
-    python tools/showcase.py                  # the default rows (about 14 min on 2 CPU cores)
+    python tools/showcase.py                  # the default rows (about 15 min on 2 idle CPU cores)
     python tools/showcase.py --only sim mcma  # a subset of methods
     python tools/showcase.py --all            # also MoS on partial queries
-    python tools/showcase.py --epochs 3       # one budget for every run (smoke test)
+    python tools/showcase.py --seeds 0 1 2    # three seeds: the table shows mean +- std
+    python tools/showcase.py --epochs 3       # one budget for every run (its own work dir)
 
 Each run is an ordinary ``tools/train.py CONFIG --epochs N`` job (the config's schedule scaled
-to the showcase budget; logs and checkpoints in ``work_dirs/showcase/<name>``), so any row can
-be re-run or inspected on its own. ``--jobs`` runs (default: one per 2 CPU cores, at least 2)
-train side by side, each with ``OMP_NUM_THREADS = cores // jobs``.
+to the showcase budget) in ``<work-dir>/<short name>-s<seed>`` with its log next to it, so any
+row can be re-run or inspected on its own. ``--jobs`` runs (default: one per 2 CPU cores, at
+least 2) train side by side, each with ``OMP_NUM_THREADS = cores // jobs``.
+
+Determinism: every run sets ``randomness.seed`` and ``randomness.deterministic=True`` and a fixed
+thread count, so the same command prints the same table again on the same machine (another CPU
+or thread count may differ in the last digits). ``showcase.json`` holds every run's metrics;
+``--render FILE.json`` prints the table of such a file (the README's table is rendered from the
+committed ``docs/results/showcase.json``).
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
+import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, NamedTuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# (method, scenario, row label, config, extra --cfg-options, showcase epochs, default row,
-#  wall minutes per epoch measured with 2 runs side by side on a 2-core CPU: longest runs start
-#  first so that the two lanes end together)
+
+class Row(NamedTuple):
+    """One showcase row. ``cost``: wall minutes per epoch measured with 2 runs side by side on
+    a 2-core CPU (used for the ETA and to start the longest runs first)."""
+    method: str
+    scenario: str
+    label: str
+    name: str
+    config: str
+    options: List[str]
+    epochs: int
+    default: bool
+    cost: float
+
+
 EXPERIMENTS = [
-    ('mos', 'occluded', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_occluded.py',
-     [], 15, True, 0.22),
-    ('mos', 'occluded', 'MoS', 'configs/mos/synthetic_occluded.py', [], 15, True, 0.245),
-    ('mos', 'partial', 'BoT baseline', 'configs/mos/ablation/baseline_synthetic_partial.py',
-     [], 15, False, 0.24),
-    ('mos', 'partial', 'MoS', 'configs/mos/synthetic_partial.py', [], 15, False, 0.24),
-    ('sap', 'occluded', 'ViT baseline', 'configs/sap/synthetic_occluded.py',
-     ['model.patch_loss=None', 'model.proxy=None'], 16, True, 0.15),
-    ('sap', 'occluded', 'SAP', 'configs/sap/synthetic_occluded.py', [], 16, True, 0.19),
-    ('sim', 'infrared->visible', 'BoT, then + SIM (same model)',
-     'configs/sim/synthetic_ir_bot.py', [], 25, True, 0.245),
-    ('mcma', 'text->image', 'MCMA baseline', 'configs/mcma/ablation/synthetic_baseline.py',
-     [], 16, True, 0.225),
-    ('mcma', 'text->image', 'MCMA', 'configs/mcma/synthetic_text.py', [], 16, True, 0.29),
+    Row('mos', 'occluded', 'BoT baseline', 'mos-occ-bot',
+        'configs/mos/ablation/baseline_synthetic_occluded.py', [], 15, True, 0.22),
+    Row('mos', 'occluded', 'MoS', 'mos-occ-mos', 'configs/mos/synthetic_occluded.py', [], 15,
+        True, 0.245),
+    Row('mos', 'partial', 'BoT baseline', 'mos-par-bot',
+        'configs/mos/ablation/baseline_synthetic_partial.py', [], 15, False, 0.24),
+    Row('mos', 'partial', 'MoS', 'mos-par-mos', 'configs/mos/synthetic_partial.py', [], 15,
+        False, 0.24),
+    Row('sap', 'occluded', 'ViT baseline', 'sap-occ-vit', 'configs/sap/synthetic_occluded.py',
+        ['model.patch_loss=None', 'model.proxy=None'], 16, True, 0.15),
+    Row('sap', 'occluded', 'SAP', 'sap-occ-sap', 'configs/sap/synthetic_occluded.py', [], 16,
+        True, 0.19),
+    Row('sim', 'infrared->visible', 'BoT, then + SIM (same model)', 'sim-ir-bot',
+        'configs/sim/synthetic_ir_bot.py', [], 25, True, 0.245),
+    Row('mcma', 'text->image', 'MCMA baseline', 'mcma-text-base',
+        'configs/mcma/ablation/synthetic_baseline.py', [], 16, True, 0.225),
+    Row('mcma', 'text->image', 'MCMA', 'mcma-text-mcma', 'configs/mcma/synthetic_text.py', [],
+        16, True, 0.29),
 ]
 _TRAIN_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
 def last_metrics(work_dir):
-    """The last validation record MMEngine's LocalVisBackend wrote under ``work_dir``."""
+    """The last validation record MMEngine's LocalVisBackend wrote under ``work_dir``, without
+    its wall-clock entries (``time``, ``data_time``)."""
     found = None
     for dirpath, _, files in os.walk(work_dir):
         if 'scalars.json' in files:
@@ -56,7 +84,8 @@ def last_metrics(work_dir):
                 for line in f:
                     rec = json.loads(line)
                     if any(k.split('/')[-1] in ('mAP', 'R1') for k in rec):
-                        found = rec
+                        found = {k: v for k, v in rec.items()
+                                 if k.split('/')[-1] not in ('time', 'data_time')}
     return found
 
 
@@ -73,21 +102,23 @@ def epochs_done(log_path):
     return epoch - 1 + it / total
 
 
-def run_one(config, options, work_dir, epochs, log_path, threads):
-    """Train one row with ``tools/train.py``; returns its last validation metrics."""
-    cmd = [sys.executable, osp.join(ROOT, 'tools/train.py'), osp.join(ROOT, config),
-           '--work-dir', work_dir, '--epochs', str(epochs)]
-    if options:
-        cmd += ['--cfg-options'] + list(options)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    with open(log_path, 'w') as log:
+def run_one(run, threads):
+    """Train one run with ``tools/train.py``; returns its last validation metrics.
+
+    Raises ``RuntimeError`` with the log's tail when the run fails."""
+    cmd = [sys.executable, osp.join(ROOT, 'tools/train.py'), osp.join(ROOT, run['config']),
+           '--work-dir', run['work_dir'], '--epochs', str(run['epochs']), '--cfg-options',
+           f"randomness.seed={run['seed']}", 'randomness.deterministic=True', *run['options']]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               CUBLAS_WORKSPACE_CONFIG=':4096:8', PYTHONHASHSEED=str(run['seed']))
+    with open(run['log'], 'w') as log:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     if proc.returncode != 0:
-        with open(log_path, errors='replace') as f:
+        with open(run['log'], errors='replace') as f:
             tail = f.read()[-2000:]
-        raise RuntimeError(f'{osp.basename(work_dir)} failed (exit {proc.returncode}); log '
-                           f'{log_path}:\n{tail}')
-    return last_metrics(work_dir)
+        raise RuntimeError(f"{run['id']} failed (exit {proc.returncode}); log {run['log']}:\n"
+                           f'{tail}')
+    return last_metrics(run['work_dir'])
 
 
 def _metric(metrics, name):
@@ -97,93 +128,204 @@ def _metric(metrics, name):
     return float('nan')
 
 
-def format_table(rows):
-    lines = ['| method | scenario | model | epochs | mAP | R1 | + SIM mAP | + SIM R1 |',
-             '|---|---|---|---:|---:|---:|---:|---:|']
-    for method, scenario, label, epochs, metrics in rows:
-        if metrics is None:
-            lines.append(f'| {method} | {scenario} | {label} | {epochs} | failed | | | |')
+def _cell(values):
+    """``mean`` for one seed, ``mean +- std`` (sample std) for several; '' when absent."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return ''
+    if len(values) == 1:
+        return f'{values[0]:.1f}'
+    return f'{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}'
+
+
+def format_table(results):
+    """Markdown table of a results list (``showcase.json``'s ``runs``): one line per row,
+    R1 before mAP, seeds pooled (mean +- std over seeds when there are several)."""
+    lines = ['| method | scenario | model | epochs | seeds | R1 | mAP | + SIM R1 | + SIM mAP |',
+             '|---|---|---|---:|---|---:|---:|---:|---:|']
+    groups = {}
+    for r in results:
+        groups.setdefault((r['method'], r['scenario'], r['label'], r['epochs']), []).append(r)
+    for (method, scenario, label, epochs), runs in groups.items():
+        seeds = ', '.join(str(r['seed']) for r in runs)
+        if any(r['metrics'] is None for r in runs):
+            lines.append(f'| {method} | {scenario} | {label} | {epochs} | {seeds} | failed | '
+                         '| | |')
             continue
-        sim = (f"{metrics['sim/mAP']:.1f} | {metrics['sim/R1']:.1f}" if 'sim/mAP' in metrics
-               else '|')
-        lines.append(f'| {method} | {scenario} | {label} | {epochs} | '
-                     f'{_metric(metrics, "mAP"):.1f} | {_metric(metrics, "R1"):.1f} | {sim} |')
+        ms = [r['metrics'] for r in runs]
+        cells = [_cell([_metric(m, 'R1') for m in ms]), _cell([_metric(m, 'mAP') for m in ms]),
+                 _cell([m.get('sim/R1') for m in ms]), _cell([m.get('sim/mAP') for m in ms])]
+        lines.append(f'| {method} | {scenario} | {label} | {epochs} | {seeds} | '
+                     + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--only', nargs='+', choices=sorted({e[0] for e in EXPERIMENTS}),
+    p.add_argument('--only', nargs='+', choices=sorted({e.method for e in EXPERIMENTS}),
                    help='methods to run (default: all)')
     p.add_argument('--all', action='store_true', help='also the rows left out by default')
     p.add_argument('--epochs', type=int, default=None,
                    help="one budget for every run instead of each row's showcase budget")
+    p.add_argument('--seeds', type=int, nargs='+', default=[0],
+                   help='seeds to run every row with (default: 0)')
     p.add_argument('--jobs', type=int, default=None,
                    help='runs trained side by side (default: max(2, cores // 2))')
-    p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs/showcase'))
+    p.add_argument('--work-dir', default=None,
+                   help='default: work_dirs/showcase, or work_dirs/showcase_e<N> with --epochs')
+    p.add_argument('--render', metavar='JSON', help='only print the table of a showcase.json')
     return p.parse_args(argv)
+
+
+def plan_runs(args):
+    """The runs to train, longest first (so that side-by-side lanes end together)."""
+    todo = [e for e in EXPERIMENTS
+            if (not args.only or e.method in args.only) and (args.all or e.default or args.only)]
+    runs = []
+    for e in todo:
+        for seed in args.seeds:
+            epochs = args.epochs or e.epochs
+            run_id = f'{e.name}-s{seed}'
+            runs.append(dict(method=e.method, scenario=e.scenario, label=e.label, name=e.name,
+                             id=run_id, seed=seed, config=e.config, options=list(e.options),
+                             epochs=epochs, minutes=epochs * e.cost,
+                             work_dir=osp.join(args.work_dir, run_id),
+                             log=osp.join(args.work_dir, run_id + '.log')))
+    return sorted(runs, key=lambda r: -r['minutes'])
+
+
+class Progress:
+    """Epochs done per run (read from the logs), the runs in flight and a cost-weighted ETA."""
+
+    def __init__(self, runs, lanes_minutes):
+        self.runs, self.planned = runs, lanes_minutes
+        self.finished = set()
+        self.start = time.time()
+
+    def done(self, run):
+        if run['id'] in self.finished:
+            return run['epochs']
+        return min(run['epochs'], epochs_done(run['log']))
+
+    def line(self, started):
+        """``(epochs done, text)``: ETA from the measured speed against the cost table (the
+        plan until 3% of the work is done), then the runs in flight with their epochs."""
+        elapsed = (time.time() - self.start) / 60
+        work = sum(r['minutes'] for r in self.runs)
+        frac = sum(self.done(r) * r['minutes'] / r['epochs'] for r in self.runs) / work
+        eta = max(self.planned - elapsed, 0) if frac < 0.03 else elapsed * (1 - frac) / frac
+        active = [r for r in self.runs if r['id'] in started and r['id'] not in self.finished]
+        flight = ', '.join(f"{r['id']} {self.done(r):.1f}/{r['epochs']}"
+                           if self.done(r) else f"{r['id']} starting" for r in active)
+        return (sum(self.done(r) for r in self.runs),
+                f'ETA {eta:.0f} min | running: {flight or "-"}')
+
+
+def next_steps(work_dir, runs):
+    """Commands to try on the showcase's outputs (the SIM run when it was trained)."""
+    sim = [r for r in runs if r['method'] == 'sim' and r.get('metrics')]
+    run = sim[0] if sim else next((r for r in runs if r.get('metrics')), None)
+    if run is None:
+        return []
+    ckpts = glob.glob(osp.join(run['work_dir'], 'epoch_*.pth'))
+    if not ckpts:
+        return []
+    ckpt = max(ckpts, key=lambda p: int(re.findall(r'epoch_(\d+)', p)[-1]))
+    rel = osp.relpath(run['work_dir'], ROOT)
+    ckpt, feats = osp.relpath(ckpt, ROOT), osp.join(rel, 'feats.npz')
+    steps = [f"python tools/test.py {run['config']} {ckpt} --work-dir {rel}/test "
+             f'--save-features {feats}']
+    if run['method'] == 'sim':
+        steps += [f'python tools/rerank.py {feats} --preset sysu_mm01',
+                  f"python tools/visualize.py sim --config {run['config']} --checkpoint {ckpt} "
+                  f'--out {rel}/sim.png']
+    else:
+        steps += [f"python tools/visualize.py ranklist --config {run['config']} "
+                  f'--checkpoint {ckpt} --out {rel}/ranklist.png',
+                  f'python tools/summarize.py {osp.relpath(work_dir, ROOT)}']
+    return steps
 
 
 def main(argv=None):
     from tqdm import tqdm
     args = parse_args(argv)
+    if args.render:
+        with open(args.render) as f:
+            print(format_table(json.load(f)['runs']))
+        return []
+    if args.work_dir is None:
+        suffix = f'_e{args.epochs}' if args.epochs else ''
+        args.work_dir = osp.join(ROOT, f'work_dirs/showcase{suffix}')
     cores = os.cpu_count() or 2
     jobs = args.jobs or max(2, cores // 2)
     threads = max(1, cores // jobs)
     os.makedirs(args.work_dir, exist_ok=True)
-    todo = [e for e in EXPERIMENTS
-            if (not args.only or e[0] in args.only) and (args.all or e[6] or args.only)]
-    plan = []
-    for method, scenario, label, config, opts, epochs, _, cost in todo:
-        name = re.sub(r'[^A-Za-z0-9_.-]+', '_', f'{method}-{scenario}-{label}').strip('_')
-        plan.append(dict(method=method, scenario=scenario, label=label, config=config,
-                         opts=opts, epochs=args.epochs or epochs,
-                         minutes=(args.epochs or epochs) * cost,
-                         work_dir=osp.join(args.work_dir, name),
-                         log=osp.join(args.work_dir, name + '.log')))
-    total = sum(p['epochs'] for p in plan)
+    runs = plan_runs(args)
     lanes = [0.0] * jobs
-    for p in sorted(plan, key=lambda p: -p['minutes']):
-        lanes[lanes.index(min(lanes))] += p['minutes'] * 2 / jobs
-    print(f'asym-reid showcase: {len(plan)} runs, {total} epochs in all, {jobs} side by side '
-          f'({threads} thread(s) each), about {max(lanes):.0f} min on 2 cores; logs in '
-          f'{args.work_dir}', flush=True)
-    results = {}
-    start = time.time()
+    for r in runs:
+        lanes[lanes.index(min(lanes))] += r['minutes'] * 2 / jobs
+    total = sum(r['epochs'] for r in runs)
+    print(f'asym-reid showcase: {len(runs)} runs, {total} epochs in all, {jobs} side by side '
+          f'({threads} thread(s) each), about {max(lanes):.0f} min on 2 idle cores; runs and '
+          f'logs in {args.work_dir}', flush=True)
+    progress = Progress(runs, max(lanes))
+    started, failed = set(), []
 
-    def job(p):
+    def job(run):
+        started.add(run['id'])
         try:
-            results[p['log']] = run_one(p['config'], p['opts'], p['work_dir'], p['epochs'],
-                                        p['log'], threads)
-            m = results[p['log']] or {}
-            status = f"mAP {_metric(m, 'mAP'):.1f} R1 {_metric(m, 'R1'):.1f}"
+            run['metrics'] = run_one(run, threads)
+            m = run['metrics'] or {}
+            status = f"R1 {_metric(m, 'R1'):.1f} mAP {_metric(m, 'mAP'):.1f}"
         except RuntimeError as e:
-            print(e, file=sys.stderr)
-            results[p['log']] = None
+            tqdm.write(str(e), file=sys.stderr)
+            run['metrics'] = None
+            failed.append(run['id'])
             status = 'FAILED'
-        tqdm.write(f"[{(time.time() - start) / 60:5.1f} min] {p['label']} on {p['scenario']}: "
-                   f'{status}')
+        progress.finished.add(run['id'])
+        tqdm.write(f"[{(time.time() - progress.start) / 60:5.1f} min] {run['id']} "
+                   f"({run['label']} on {run['scenario']}): {status}")
 
     with tqdm(total=total, unit='epoch', desc='showcase',
-              bar_format='{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]') as bar:
+              bar_format='{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}] {postfix}') as bar:
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(job, p)
-                       for p in sorted(plan, key=lambda p: -p['minutes'])]
+            futures = [pool.submit(job, r) for r in runs]
             while not all(f.done() for f in futures):
                 time.sleep(2)
-                bar.n = sum(min(p['epochs'], epochs_done(p['log'])) if p['log'] not in results
-                            else p['epochs'] for p in plan)
-                bar.refresh()
+                bar.n, text = progress.line(started)
+                bar.set_postfix_str(text, refresh=True)
             bar.n = total
-            bar.refresh()
-    rows = [(p['method'], p['scenario'], p['label'], p['epochs'], results.get(p['log']))
-            for p in plan]
-    table = format_table(rows)
-    print(f'\nasym-reid showcase on the synthetic world ({(time.time() - start) / 60:.1f} min)\n')
-    print(table)
+            bar.set_postfix_str('done', refresh=True)
+    minutes = (time.time() - progress.start) / 60
+    keys = ('method', 'scenario', 'label', 'name', 'seed', 'epochs', 'config', 'options',
+            'metrics')
+    results = dict(
+        command='python tools/showcase.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+        minutes=round(minutes, 1), jobs=jobs, threads_per_run=threads, cpu_count=cores,
+        machine=platform.machine(), python=platform.python_version(),
+        torch=__import__('torch').__version__,
+        runs=[{k: r.get(k) for k in keys} for r in sorted(runs, key=lambda r: (
+            [e.name for e in EXPERIMENTS].index(r['name']), r['seed']))])
+    table = format_table(results['runs'])
     with open(osp.join(args.work_dir, 'showcase.md'), 'w') as f:
         f.write(table + '\n')
-    return rows
+    with open(osp.join(args.work_dir, 'showcase.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    print(f'\nasym-reid showcase on the synthetic world ({minutes:.1f} min), R1 / mAP in %\n')
+    print(table)
+    rel = osp.relpath(args.work_dir, ROOT)
+    print(f'\nTable: {rel}/showcase.md; every run\'s metrics: {rel}/showcase.json')
+    print(f'Runs (config, checkpoints epoch_N.pth, TensorBoard events): {rel}/<run>/, '
+          f'their logs: {rel}/<run>.log')
+    steps = next_steps(args.work_dir, runs)
+    if steps:
+        print('Next, try on a trained run (copy and paste):')
+        for step in steps:
+            print('  ' + step)
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)} (their logs: {rel}/<run>.log)", file=sys.stderr)
+        raise SystemExit(1)
+    return results['runs']
 
 
 if __name__ == '__main__':
