@@ -24,6 +24,9 @@ extras = {
     'faiss': ['faiss-cpu>=1.8'],
     'faiss-gpu': ['faiss-gpu'],
     'onnx': ['onnxruntime'],
+    # OpenMMLab's retrieval codebase (ImageToImageRetriever, RetrievalRecall...) for the SIM hook
+    # test; 1.2.0 is its last release and needs no mmcv ops (mmcv-lite is enough).
+    'mmpretrain': ['mmpretrain==1.2.0'],
     'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout', 'pytest-randomly'],
 }
 extras['all'] = sorted({p for k, v in extras.items() if k not in ('faiss-gpu',) for p in v})

@@ -1,33 +1,36 @@
 """Evaluate an experiment with and without a re-ranker (SIM, k-reciprocal...), logging both.
 
-The hooks wrap the evaluator's metrics of an *existing* experiment, ours or another
-codebase's. What a metric must expose (the whole contract):
+The hooks find by themselves how an *existing* experiment (ours or another MMEngine codebase's)
+ranks its gallery, in this order, metric by metric (docs/sim.md, "Switch SIM on"):
 
-* it is an MMEngine ``BaseMetric`` whose ``compute_metrics(results)`` returns a dict of numbers;
-* it computes its query-gallery distance matrix through a method, by default
-  ``compute_distmat(query_feats, gallery_feats) -> (Nq, Ng)`` distances (smaller = closer; a
-  torch tensor or numpy array), named by ``dist_method``, and that method also accepts
-  ``(gallery_feats, gallery_feats)`` (and ``(query_feats, query_feats)`` for k-reciprocal).
-  During the extra pass every call with two *different* feature sets is re-ranked (so a
-  protocol that ranks several galleries, e.g. SYSU-MM01's 10 trials, is re-ranked in each);
-  a call with the same set twice (the metric's own gallery-gallery distance) stays plain.
+1. **Metrics of this package** (``ReIDMetric`` and its subclasses: MoS, SYSU-MM01, RegDB...)
+   take the re-ranker natively during an extra pass, so protocol-specific galleries (SYSU-MM01's
+   per-trial galleries) are re-ranked within each trial exactly as ``reranker=`` in the metric.
+2. **Metrics that compute distances from features**: an MMEngine ``BaseMetric`` whose
+   ``compute_metrics(results)`` calls a method, by default ``compute_distmat(query_feats,
+   gallery_feats) -> (Nq, Ng)`` distances (smaller = closer; torch or numpy), named by
+   ``dist_method``; the method also accepts ``(gallery_feats, gallery_feats)`` (and
+   ``(query_feats, query_feats)`` for k-reciprocal). During the extra pass every call with two
+   *different* feature sets is re-ranked (a protocol ranking several galleries, e.g. SYSU-MM01's
+   10 trials, is re-ranked in each); a call with the same set twice stays plain. A method
+   returning similarities: ``similarity=True`` (the hook re-ranks ``-S`` and returns ``-S'``).
+3. **Models that score queries against gallery features they hold** (mmpretrain's
+   ``ImageToImageRetriever``: ``matching(query_feats)`` against ``prototype_vecs``), with any
+   metrics that read the predictions' ``pred_score`` (mmpretrain's ``RetrievalRecall``,
+   ``RetrievalAveragePrecision``...): see ``rerank_sources.py``. Scores are turned into
+   distances by ``score_to_distance`` (cosine: ``d = sqrt(2 - 2 cos)``, the Euclidean distance
+   of L2-normalised features); each batch of queries is re-ranked on its own, so only
+   re-rankers that treat queries independently apply (SIM; not k-reciprocal).
 
-Metrics of this package (``ReIDMetric`` and its subclasses: MoS, SYSU-MM01, RegDB...) take
-the re-ranker natively instead, so that protocol-specific galleries (SYSU-MM01's per-trial
-galleries) are re-ranked within each trial exactly as ``reranker=`` in the metric does.
-
-A metric ranking by *similarity* can still be wrapped: give ``dist_method`` a method that
-returns distances, or set ``similarity=True`` to have the hook work on ``-S`` and return
-``-S'``. During the extra pass the method returns the re-ranked matrix, so the metric's own
-protocol (camera rules, trials, ...) is applied unchanged. The results are logged twice:
-the metric's own keys, and the same keys prefixed with ``<prefix>/`` (e.g. ``sim/mAP``).
+The results are logged twice: the metric's own keys, and the same keys with ``<prefix>/``
+(e.g. ``sim/mAP``; ``retrieval/sim/Recall@1`` for a metric whose prefix is ``retrieval``).
 
 Examples::
     custom_imports = dict(imports=['asym_plugins'])
     custom_hooks = [dict(type='asym.SIMRerankHook', preset='sysu_mm01')]
 """
 from contextlib import contextmanager
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -39,6 +42,8 @@ from asym_plugins.evaluation.metrics.reid_metric import ReIDMetric
 from asym_plugins.evaluation.rerankers.base import build_reranker, rerank_distance
 from asym_plugins.registry import HOOKS
 
+from .rerank_sources import ModelGallery, unwrap_model
+
 
 @HOOKS.register_module()
 class RerankHook(Hook):
@@ -47,56 +52,105 @@ class RerankHook(Hook):
     Args:
         reranker: e.g. ``dict(type='KReciprocalReranker', k1=20, k2=6)``.
         prefix: key prefix of the re-ranked results.
-        dist_method: name of the metric's distance method (see the module docstring).
-        metrics: wrap only the metrics whose class names are listed; default all that have
-            ``dist_method``.
-        similarity: the method returns similarities (larger = closer).
+        dist_method: kind 2: name of the metric's distance method (module docstring).
+        metrics: wrap only the metrics whose class names are listed (default: every metric the
+            hook can reach).
+        similarity: kind 2: the method returns similarities (larger = closer).
         on: ``('val', 'test')``: which evaluators to wrap.
+        query_method: kind 3: the model method that receives the batch of query features and
+            scores them against the gallery (default ``'matching'``).
+        gallery_attr: kind 3: the model attribute holding the ``(Ng, C)`` gallery features
+            (default ``'prototype_vecs'``).
+        score_to_distance: kind 3: ``'cosine'`` (``d = sqrt(2 - 2 s)``) or a callable
+            ``scores -> distances``; default: ``'cosine'`` for a model whose ``similarity`` is
+            ``'cosine_similarity'``, otherwise an error asking for it.
     """
 
     priority = 'LOW'
 
     def __init__(self, reranker: Union[dict, object], prefix: str = 'rerank',
                  dist_method: str = 'compute_distmat', metrics: Optional[Sequence[str]] = None,
-                 similarity: bool = False, on: Sequence[str] = ('val', 'test')):
+                 similarity: bool = False, on: Sequence[str] = ('val', 'test'),
+                 query_method: str = 'matching', gallery_attr: str = 'prototype_vecs',
+                 score_to_distance: Union[None, str, Callable] = None):
         self.reranker = build_reranker(reranker)
         self.prefix = prefix
         self.dist_method = dist_method
         self.metric_names = None if metrics is None else set(metrics)
         self.similarity = similarity
         self.on = tuple(on)
+        self.query_method, self.gallery_attr = query_method, gallery_attr
+        self.score_to_distance = score_to_distance
+        self._gallery_source = None
 
     # -- wiring -------------------------------------------------------------------------
     def before_val(self, runner) -> None:
         if 'val' in self.on:
-            self._wrap_evaluator(runner.val_loop.evaluator)
+            self._wrap_evaluator(runner.val_loop.evaluator, runner.model)
 
     def before_test(self, runner) -> None:
         if 'test' in self.on:
-            self._wrap_evaluator(runner.test_loop.evaluator)
+            self._wrap_evaluator(runner.test_loop.evaluator, runner.model)
 
-    def _wrap_evaluator(self, evaluator) -> None:
-        wrapped = 0
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self._gallery_source is not None:
+            self._gallery_source.end_batch()
+
+    after_test_iter = after_val_iter
+
+    def after_val(self, runner) -> None:
+        self._stop_gallery_source()
+
+    def after_test(self, runner) -> None:
+        self._stop_gallery_source()
+
+    def _stop_gallery_source(self) -> None:
+        if self._gallery_source is not None:
+            self._gallery_source.stop()
+            self._gallery_source = None
+
+    def _wrap_evaluator(self, evaluator, model=None) -> None:
+        """Wrap every metric the hook can reach (kinds 1-3 of the module docstring)."""
+        self._stop_gallery_source()      # a loop that ended without after_val/after_test
+        model = None if model is None else unwrap_model(model)
+        by_model = model is not None and ModelGallery.reachable(model, self.query_method)
+        wrapped, rest = 0, []
         for metric in evaluator.metrics:
             name = type(metric).__name__
             if self.metric_names is not None and name not in self.metric_names:
                 continue
-            if not hasattr(metric, self.dist_method):
-                if self.metric_names is not None:
-                    raise AttributeError(
-                        f'{type(self).__name__}: metric {name} has no method '
-                        f'{self.dist_method!r}; set dist_method= to the method that computes '
-                        'its query-gallery distance matrix (see asym_plugins/hooks/'
-                        'rerank_hook.py for the contract).')
-                continue
-            self.wrap_metric(metric)
-            wrapped += 1
+            if isinstance(metric, ReIDMetric) or hasattr(metric, self.dist_method):
+                self.wrap_metric(metric)
+                wrapped += 1
+            elif by_model:
+                rest.append(metric)
+            elif self.metric_names is not None:
+                raise AttributeError(
+                    f'{type(self).__name__}: metric {name} has no method '
+                    f'{self.dist_method!r} and the model has no {self.query_method!r} method. '
+                    + self._how_to_point(model))
+        if rest:
+            self._gallery_source = ModelGallery(self, model, self.query_method,
+                                                self.gallery_attr, self.score_to_distance)
+            self._gallery_source.start(rest)
+            wrapped += len(rest)
         if wrapped == 0:
             names = [type(m).__name__ for m in evaluator.metrics]
             raise RuntimeError(
-                f'{type(self).__name__}: none of the metrics {names} exposes '
-                f'{self.dist_method!r}; the hook cannot re-rank them. Set dist_method= to the '
-                'metric method that turns (query_feats, gallery_feats) into distances.')
+                f'{type(self).__name__}: cannot reach the ranking of this experiment: none of '
+                f'the metrics {names} is a metric of this package or has the distance method '
+                f'{self.dist_method!r}, and the model '
+                f'({type(model).__name__ if model is not None else None}) has no '
+                f'{self.query_method!r} method scoring queries against gallery features. '
+                + self._how_to_point(model))
+
+    def _how_to_point(self, model) -> str:
+        return ('Point the hook there: dist_method= names the metric method that turns '
+                '(query_feats, gallery_feats) into distances (similarity=True if it returns '
+                'similarities); query_method= / gallery_attr= name the model method that '
+                'scores a batch of query features and the attribute holding the gallery '
+                "features (defaults 'matching' / 'prototype_vecs', as mmpretrain's "
+                'ImageToImageRetriever). See docs/sim.md.')
 
     def wrap_metric(self, metric: BaseMetric) -> None:
         """Make ``metric.compute_metrics`` also report the re-ranked results (idempotent)."""
@@ -170,21 +224,25 @@ class RerankHook(Hook):
 
 @HOOKS.register_module()
 class SIMRerankHook(RerankHook):
-    """Evaluate with and without SIM (Similarity Inference Metric, METHODS.md section 3).
+    """Evaluate with and without SIM (Similarity Inference Metric, docs/sim.md).
 
     Args:
         mode: ``'official'`` (the authors' released code; default) or ``'equations'``.
         preset: ``'sysu_mm01'`` or ``'regdb'``: the released code's hyper-parameters.
         prefix: key prefix of the SIM results (default ``'sim'``: ``sim/mAP``...).
-        dist_method, metrics, similarity, on: see :class:`RerankHook`.
+        dist_method, metrics, similarity, on, query_method, gallery_attr, score_to_distance:
+            see :class:`RerankHook`.
         **sim_kwargs: ``lam, K, k_q, k_g, alpha, n_graph, prune_T, components``.
     """
 
     def __init__(self, mode: str = 'official', preset: Optional[str] = None,
                  prefix: str = 'sim', dist_method: str = 'compute_distmat',
                  metrics: Optional[Sequence[str]] = None, similarity: bool = False,
-                 on: Sequence[str] = ('val', 'test'), **sim_kwargs):
+                 on: Sequence[str] = ('val', 'test'), query_method: str = 'matching',
+                 gallery_attr: str = 'prototype_vecs',
+                 score_to_distance: Union[None, str, Callable] = None, **sim_kwargs):
         super().__init__(reranker=dict(type='SIMReranker', mode=mode, preset=preset,
                                        **sim_kwargs),
                          prefix=prefix, dist_method=dist_method, metrics=metrics,
-                         similarity=similarity, on=on)
+                         similarity=similarity, on=on, query_method=query_method,
+                         gallery_attr=gallery_attr, score_to_distance=score_to_distance)

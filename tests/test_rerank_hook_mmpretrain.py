@@ -1,0 +1,184 @@
+"""The re-rank hooks on a real OpenMMLab retrieval experiment (mmpretrain, the ``[mmpretrain]``
+extra): mmpretrain's own InShop ArcFace retrieval config (ImageToImageRetriever, whose
+``prototype_vecs`` are the gallery features, scored by RetrievalRecall / RetrievalAveragePrecision
+from ``pred_score``), made tiny (model, images) and given a tiny InShop folder the test writes.
+The only additions for SIM are ``custom_imports`` and one ``custom_hooks`` entry."""
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import require
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from asym_plugins.hooks import RerankHook, SIMRerankHook
+from asym_plugins.hooks.rerank_sources import cosine_to_distance
+from asym_plugins.methods.sim import similarity_inference
+
+mmpretrain = require('mmpretrain')
+
+
+
+@pytest.fixture(autouse=True)
+def _numpy_in1d(monkeypatch):
+    """mmpretrain 1.2.0's retrieval metrics call ``np.in1d``, which NumPy 2.4 removed; its
+    replacement ``np.isin`` is the same for the 1-D arrays they pass (docs/sim.md)."""
+    if not hasattr(np, 'in1d'):
+        monkeypatch.setattr(np, 'in1d', np.isin, raising=False)
+
+
+SIM = dict(lam=0.1, K=3, k_q=4, k_g=4, n_graph=6, alpha=0.5)
+TRAIN_ITEMS, TEST_ITEMS, PER_ITEM_TRAIN, PER_ITEM_GALLERY, PER_ITEM_QUERY = 6, 5, 4, 3, 2
+
+
+def _write_inshop(root, seed=0):
+    """A tiny InShop folder: Img/<item>/<n>.jpg and Eval/list_eval_partition.txt."""
+    rng = np.random.RandomState(seed)
+    lines = []
+    for item in range(TRAIN_ITEMS + TEST_ITEMS):
+        colour = rng.randint(0, 256, 3)
+        stripes = rng.randint(2, 8)
+        if item < TRAIN_ITEMS:
+            splits = ['train'] * PER_ITEM_TRAIN
+        else:
+            splits = ['gallery'] * PER_ITEM_GALLERY + ['query'] * PER_ITEM_QUERY
+        for n, split in enumerate(splits):
+            img = np.zeros((40, 40, 3), np.float32) + colour
+            img[::stripes] = 255 - colour
+            img += rng.randn(40, 40, 3) * 40
+            name = f'id_{item:02d}/{n:02d}.jpg'
+            path = osp.join(root, 'Img', name)
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            cv2.imwrite(path, np.clip(img, 0, 255).astype(np.uint8))
+            lines.append(f'{name} id_{item:02d} {split}')
+    os.makedirs(osp.join(root, 'Eval'), exist_ok=True)
+    with open(osp.join(root, 'Eval', 'list_eval_partition.txt'), 'w') as f:
+        f.write(f'{len(lines)}\nimage_name item_id evaluation_status\n' + '\n'.join(lines) + '\n')
+
+
+def _config(root, work_dir, hook=None):
+    """mmpretrain's own InShop retrieval config, tiny; ``hook``: the one added hook line."""
+    configs = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs')
+    cfg = Config.fromfile(osp.join(configs, 'arcface', 'resnet50-arcface_8xb32_inshop.py'))
+    # tiny scale (a 3-stage-wide ResNet-18 on 32x32 images, one epoch); nothing else changes
+    cfg.model.image_encoder = [dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+                               dict(type='GlobalAveragePooling')]
+    cfg.model.head.update(num_classes=TRAIN_ITEMS, in_channels=64)
+    sizes = dict(Resize=dict(scale=36), RandomCrop=dict(crop_size=32),
+                 CenterCrop=dict(crop_size=32))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader,
+                   cfg.model.prototype):
+        loader.update(batch_size=4, num_workers=0)
+        loader.dataset.data_root = str(root)
+        for step in loader.dataset.pipeline:
+            step.update(sizes.get(step['type'], {}))
+    cfg.train_cfg.max_epochs = 1
+    cfg.randomness = dict(seed=0)
+    cfg.work_dir = str(work_dir)
+    cfg.experiment_name = osp.basename(str(work_dir))
+    cfg.default_hooks.logger.interval = 1
+    if hook is not None:
+        cfg.custom_imports = dict(imports=['asym_plugins'])                     # <- added
+        cfg.custom_hooks = cfg.custom_hooks + [hook]                            # <- added
+    return cfg
+
+
+def _hand_metrics(runner):
+    """Query features of the trained model, the gallery it holds, SIM by hand (Euclidean
+    distances of L2-normalised features, computed here from the features), scored with
+    mmpretrain's own metric functions."""
+    from mmpretrain.evaluation import RetrievalAveragePrecision, RetrievalRecall
+    model = runner.model
+    model.eval()
+    feats, targets = [], []
+    gallery = model.prototype_vecs
+    with torch.no_grad():
+        for batch in runner.test_dataloader:
+            data = model.data_preprocessor(batch, False)
+            feats.append(model.extract_feat(data['inputs'])[-1])   # the neck's tuple
+            for s in batch['data_samples']:
+                t = torch.zeros(len(gallery))
+                t[s.gt_label] = 1
+                targets.append(t)
+    qf, target = torch.cat(feats), torch.stack(targets)
+    qn, gn = F.normalize(qf, dim=1), F.normalize(gallery, dim=1)
+    d_sim = similarity_inference(torch.cdist(qn, gn), torch.cdist(gn, gn), mode='official',
+                                 **SIM)
+
+    def score(s):
+        return {'Recall@1': RetrievalRecall.calculate(s, target, topk=1)[0].item(),
+                'mAP@10': float(RetrievalAveragePrecision.calculate(s, target, topk=10))}
+    return score(qn @ gn.t()), score(-d_sim), len(qf)
+
+
+def test_sim_hook_on_mmpretrain_retriever(tmp_path):
+    _write_inshop(tmp_path / 'inshop')
+    plain_runner = Runner.from_cfg(_config(tmp_path / 'inshop', tmp_path / 'plain'))
+    plain_runner.train()
+    plain = plain_runner.test()
+
+    hook = dict(type='asym.SIMRerankHook', **SIM)
+    runner = Runner.from_cfg(_config(tmp_path / 'inshop', tmp_path / 'sim', hook))
+    runner.train()
+    val_logged = {k: v for k, v in runner.message_hub.log_scalars.items() if 'sim/' in k}
+    out = runner.test()
+
+    # the plain metrics are those of the experiment without the hook
+    assert set(plain) == {'retrieval/Recall@1', 'retrieval/mAP@10'}
+    for k, v in plain.items():
+        assert out[k] == pytest.approx(v, abs=1e-6)
+    hand_plain, hand_sim, n_query = _hand_metrics(runner)
+    assert n_query == TEST_ITEMS * PER_ITEM_QUERY     # 3 batches of 4, 4, 2 queries
+    for key in ('Recall@1', 'mAP@10'):
+        assert out[f'retrieval/{key}'] == pytest.approx(hand_plain[key], abs=1e-4)
+        assert out[f'retrieval/sim/{key}'] == pytest.approx(hand_sim[key], abs=1e-4)
+    assert out['retrieval/sim/mAP@10'] != pytest.approx(out['retrieval/mAP@10'], abs=1e-3)
+    # validation during training logged the SIM keys too
+    assert {'val/retrieval/sim/Recall@1', 'val/retrieval/sim/mAP@10'} <= set(val_logged)
+    # the model and the metrics are left as they were (no instance wrappers)
+    assert 'matching' not in vars(runner.model)
+    for metric in runner.test_evaluator.metrics:
+        assert not {'process', 'evaluate'} & set(vars(metric))
+
+
+def test_k_reciprocal_on_mmpretrain_retriever_is_refused(tmp_path):
+    _write_inshop(tmp_path / 'inshop')
+    hook = dict(type='asym.RerankHook', reranker=dict(type='KReciprocalReranker', k1=4, k2=2))
+    runner = Runner.from_cfg(_config(tmp_path / 'inshop', tmp_path / 'krr', hook))
+    with pytest.raises(ValueError, match='all queries at once'):
+        runner.test()
+
+
+def test_cosine_to_distance_keeps_ranking():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(7, 16, generator=g), torch.randn(11, 16, generator=g)
+    cos = F.normalize(a, dim=1) @ F.normalize(b, dim=1).t()
+    d = cosine_to_distance(cos)
+    want = torch.cdist(F.normalize(a, dim=1), F.normalize(b, dim=1))
+    torch.testing.assert_close(d, want, atol=1e-5, rtol=0)
+    assert torch.equal(torch.argsort(d, dim=1), torch.argsort(-cos, dim=1))
+    assert float(cosine_to_distance(torch.tensor([1.0 + 1e-6]))) == 0.0   # rounding above 1
+
+
+def test_model_scores_need_a_conversion():
+    from mmpretrain.models import ImageToImageRetriever
+    model = ImageToImageRetriever(
+        image_encoder=[dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+                       dict(type='GlobalAveragePooling')],
+        prototype=torch.randn(5, 64), similarity_fn=lambda a, b: a @ b.t())
+
+    class Evaluator:
+        metrics = [mmpretrain.evaluation.RetrievalRecall(topk=1)]
+
+    with pytest.raises(ValueError, match='score_to_distance'):
+        SIMRerankHook(**SIM)._wrap_evaluator(Evaluator(), model)
+    # no reachable ranking at all: the error names what it looked for and how to point it
+    with pytest.raises(RuntimeError, match="compute_distmat.*'matching'.*gallery_attr="):
+        SIMRerankHook(**SIM)._wrap_evaluator(Evaluator(), torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match='all queries'):
+        RerankHook(reranker=dict(type='KReciprocalReranker'),
+                   score_to_distance='cosine')._wrap_evaluator(Evaluator(), model)
