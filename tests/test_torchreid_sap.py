@@ -4,7 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip('torchreid')
+from conftest import require  # noqa: E402
+
+require('torchreid')
 
 from asym_plugins.integrations.torchreid import compat, register_all  # noqa: E402
 

@@ -9,8 +9,10 @@ import pytest
 import torch
 import yaml
 
-pytest.importorskip('torchreid')
-pytest.importorskip('yacs')
+from conftest import require  # noqa: E402
+
+require('torchreid')
+require('yacs')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command from a fresh clone: make .venv, install asym-reid with everything, then run
-#   bash tools/bootstrap.sh test    # the whole test suite (what CI runs)
+#   bash tools/bootstrap.sh test    # the whole test suite, random order, 2 workers (what CI runs)
 #   bash tools/bootstrap.sh demo    # the showcase on the embedded synthetic world
 #   bash tools/bootstrap.sh         # only set up
 # A Python that already has torch keeps it: set ASYM_PYTHON=/path/to/python to install into
@@ -47,7 +47,7 @@ say "installed into $("$PY" -c 'import sys; print(sys.prefix)') ($(du -sh "$("$P
     'import sys; print(sys.prefix)')" 2>/dev/null | cut -f1) on disk)"
 
 case "$what" in
-    test) exec "$PY" -m pytest -q ;;
+    test) exec "$PY" -m pytest -q -n 2 -p randomly ;;  # random order, 2 workers
     demo) exec "$PY" tools/showcase.py ;;
     setup) say "done; next: bash tools/bootstrap.sh demo (or test)" ;;
     *) echo "usage: bash tools/bootstrap.sh [setup|test|demo]" >&2; exit 2 ;;
