@@ -53,12 +53,14 @@ def interior(img, box, border=3):
     return img[box[1] + border:box[3] - border, box[0] + border:box[2] - border]
 
 
-def sheet_size(rows, cells_per_block, title=True, header=0, h=64, w=32, block_gap=16):
-    """(H, W) of a sheet by the layout documented in asym_plugins/visualization/sheet.py."""
+def sheet_size(rows, cells_per_block, title=True, header=0, h=64, w=32, block_gap=16,
+               legend=28):
+    """(H, W) of a sheet by the layout documented in asym_plugins/visualization/sheet.py
+    (every figure of tools/visualize.py has a legend strip under its rows)."""
     cw, ch = w + 6, 14 + h + 6
     blocks = [n * cw + (n - 1) * 4 for n in cells_per_block]
     width = 2 * 6 + sum(blocks) + block_gap * (len(blocks) - 1)
-    height = 2 * 6 + (16 if title else 0) + rows * (header + ch) + (rows - 1) * 4
+    height = 2 * 6 + (16 if title else 0) + rows * (header + ch) + (rows - 1) * 4 + legend
     return height, width
 
 

@@ -137,13 +137,15 @@ def load_ranking_inputs(args):
     if not args.features and not (args.config and args.checkpoint):
         raise SystemExit('error: give --features NPZ, or --config and --checkpoint')
     cfg = sources.load_config(args.config, args.cfg_options) if args.config else None
+    args._cfg, args._samples = cfg, None
     if args.features:
         feats = sources.load_features_npz(args.features)
         images = sources.ImageSource(sources.test_dataset(cfg) if cfg is not None else None)
     else:
         model = sources.build_model(cfg, args.checkpoint)
         loader = sources.build_test_loader(cfg)
-        feats = sources.reid_features(sources.predict(model, loader))
+        args._samples = sources.predict(model, loader)
+        feats = sources.reid_features(args._samples)
         images = sources.ImageSource(loader.dataset)
     ev = _evaluator_settings(cfg)
     return feats, images, ev
@@ -192,15 +194,58 @@ def _records(feats, dists, orders, queries, boxes, names):
 
 
 # ---------------------------------------------------------------------------- subcommands
+def ranking_legend(what: str) -> str:
+    """The legend of a ranked-list figure whose cell labels show ``what``."""
+    return ('Left: the query (label: identity, camera). Then its gallery by rank, label '
+            f'"rank: {what}"; frame green = same identity as the query, red = another identity '
+            "(gallery images of the query's identity from its own camera are left out).")
+
+
+def method_distance(feats, args, cfg, samples):
+    """The config's own ranking when its test metric defines one (e.g. MoSMetric's Jaccard
+    distance with CP), else ``None``. ``--metric`` asks for a plain feature distance instead."""
+    import torch
+
+    from asym_plugins.evaluation.metrics.reid_metric import ReIDMetric
+    from asym_plugins.registry import METRICS
+    if cfg is None or args.metric:
+        return None
+    ev = cfg.get('test_evaluator', {})
+    ev = ev[0] if isinstance(ev, (list, tuple)) and ev else ev
+    if not isinstance(ev, dict) or 'type' not in ev:
+        return None
+    cls = METRICS.get(ev['type'])
+    if cls is None or getattr(cls, 'compute_distmat', None) in (
+            None, ReIDMetric.compute_distmat):
+        return None
+    metric = METRICS.build(ev)
+    if samples:  # predictions carry what the metric reads from them (MoS: the CP prior)
+        metric.process({}, samples[:1])
+    try:
+        dist = metric.compute_distmat(torch.as_tensor(feats['qf']).float(),
+                                      torch.as_tensor(feats['gf']).float())
+    except ValueError as e:
+        raise SystemExit(f'error: {e} (or pass --metric euclidean for a plain feature distance)')
+    return dist, cls.__name__
+
+
 def cmd_ranklist(args):
     from asym_plugins.visualization import SheetLayout, compose_sheet, pick_queries
     feats, images, ev = load_ranking_inputs(args)
-    dist, metric, normalize = _distance(feats, args, ev, normalize_default=False)
-    dist = dist.numpy()
+    own = method_distance(feats, args, getattr(args, '_cfg', None), getattr(args, '_samples',
+                                                                            None))
+    if own is not None:
+        dist, metric = own
+        normalize, what = None, f'{metric} distance'
+    else:
+        dist, metric, normalize = _distance(feats, args, ev, normalize_default=False)
+        what = f'{metric} distance'
+    dist = np.asarray(dist)
     queries = pick_queries(args.num_queries, len(feats['q_pids']), args.queries)
     rows, orders = ranked_rows(feats, images, [dist], queries, args.topk)
     img, boxes = compose_sheet(rows, SheetLayout(size=tuple(args.tile)),
-                               titles=['query', f'top-{args.topk} ({metric} distance)'])
+                               titles=['query', f'top-{args.topk} (by {what})'],
+                               legend=ranking_legend(what))
     info = dict(command='ranklist', metric=metric, normalize=normalize, topk=args.topk,
                 rows=_records(feats, [dist], orders, queries, boxes, ['ranked']))
     return _write(args.out, img, info)
@@ -220,7 +265,10 @@ def cmd_sim(args):
     queries = pick_queries(args.num_queries, len(feats['q_pids']), args.queries)
     rows, orders = ranked_rows(feats, images, dists, queries, args.topk)
     img, boxes = compose_sheet(rows, SheetLayout(size=tuple(args.tile)),
-                               titles=['query', f'{metric} distance', 'after SIM'])
+                               titles=['query', f'{metric} distance', 'after SIM'],
+                               legend=ranking_legend('distance') + ' Middle: ranked by the '
+                               f'{metric} distance; right: the same query after SIM '
+                               f'({args.mode} mode).')
     info = dict(command='sim', metric=metric, normalize=normalize, topk=args.topk,
                 mode=args.mode, preset=args.preset, params=hp,
                 rows=_records(feats, dists, orders, queries, boxes, ['plain', 'sim']))
@@ -246,7 +294,12 @@ def cmd_sap(args):
     teacher_cfg = teacher_config(cfg)
     teacher = build_teacher(teacher_cfg) if teacher_cfg else None
     rows, info = sap_rows(model, dataset, [side[i] for i in picked], teacher)
-    img, boxes = compose_sheet(rows, SheetLayout(size=tuple(args.tile), block_gap=4))
+    img, boxes = compose_sheet(
+        rows, SheetLayout(size=tuple(args.tile), block_gap=4),
+        legend='Per row: the image (identity, camera), the teacher\'s part masks, the student\'s '
+               'parts (a patch shown in the colour of its strongest part, kept where that part\'s '
+               'scaled proxy map >= 0.5), each part\'s proxy map and the CLS attention (heat: '
+               'red high, blue low). Same colour = same part in teacher and student.')
     info.update(command='sap', split=args.split, split_indices=picked,
                 teacher=repr(teacher) if teacher else None, boxes=boxes)
     return _write(args.out, img, info)
@@ -300,7 +353,11 @@ def cmd_mcma(args):
         rows.append([[src], ranklist_block(order[r], dist[qi], q_pids[qi], m['pids'], load)])
     layout = SheetLayout(size=tuple(args.tile), row_header_h=30)
     img, boxes = compose_sheet(rows, layout, titles=['caption of', f'top-{args.topk} images'],
-                               row_headers=[m['captions'][qi] for qi in queries])
+                               row_headers=[m['captions'][qi] for qi in queries],
+                               legend='Above each row: the caption used as the query. Blue '
+                               'frame: the image the caption describes; then the gallery by '
+                               'cosine similarity, label "rank: distance", green = the '
+                               'described identity, red = another identity.')
     info = dict(command='mcma', metric='cosine', topk=args.topk, rows=[
         dict(query=int(qi), caption=m['captions'][qi], source_image=int(m['source'][qi]),
              source_box=boxes[r][0][0],

@@ -29,6 +29,7 @@ class SheetLayout(NamedTuple):
     margin: int = 6
     title_h: int = 16
     row_header_h: int = 0
+    legend_h: int = 28         # height of the legend strip under the sheet (two lines)
 
     @property
     def cell_wh(self) -> Tuple[int, int]:
@@ -38,9 +39,10 @@ class SheetLayout(NamedTuple):
 
 def compose_sheet(rows: Sequence[Sequence[Sequence[Cell]]], layout: SheetLayout,
                   titles: Optional[Sequence[str]] = None,
-                  row_headers: Optional[Sequence[str]] = None
+                  row_headers: Optional[Sequence[str]] = None, legend: Optional[str] = None
                   ) -> Tuple[np.ndarray, List[List[List[List[int]]]]]:
-    """Draw ``rows[r][b][c]`` (row, block, cell) on a white sheet.
+    """Draw ``rows[r][b][c]`` (row, block, cell) on a white sheet; ``legend`` (what the frame
+    colours, labels and columns mean) is written under the last row.
 
     Returns ``(image (H, W, 3) uint8 RGB, boxes)`` with ``boxes[r][b][c] = [x0, y0, x1, y1]``
     the tile's frame (border included, end exclusive) of every non-blank cell (``None`` for a
@@ -62,8 +64,12 @@ def compose_sheet(rows: Sequence[Sequence[Sequence[Cell]]], layout: SheetLayout,
     header_h = L.row_header_h if row_headers is not None else 0
     title_h = L.title_h if titles else 0
     row_h = header_h + ch
-    height = 2 * L.margin + title_h + len(rows) * row_h + (len(rows) - 1) * L.gap
+    legend_h = L.legend_h if legend else 0
+    height = 2 * L.margin + title_h + len(rows) * row_h + (len(rows) - 1) * L.gap + legend_h
     sheet = np.full((height, width, 3), 255, np.uint8)
+    if legend:
+        sheet[height - L.margin - legend_h:height - L.margin, L.margin:width - L.margin] = \
+            text_strip(legend, width - 2 * L.margin, legend_h, wrap=True)
 
     if titles:
         for b, t in enumerate(titles[:n_blocks]):

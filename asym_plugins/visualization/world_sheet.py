@@ -51,8 +51,13 @@ def world_sheet(world: SyntheticWorld, num_ids: int = 6, max_query: int = 3,
             caps = gal[0].get('captions', []) if gal else []
             headers.append(f'"{caps[0]}"' if caps else '(no caption)')
     titles = ['gallery (captions are the queries)'] if text else ['query', 'gallery']
+    legend = ('One row per identity. Blue frames: query images, grey: gallery images; labels: '
+              '[IR = infrared] identity, camera' + ('; coloured overlays: the exact part masks.' if masks else '.'))
+    if text:
+        legend = ('One row per identity: its gallery images (grey frames); the quoted caption is '
+                  'that identity\'s text query' + ('; overlays: part masks.' if masks else '.'))
     img, boxes = compose_sheet(rows, layout, titles=titles,
-                               row_headers=headers if text else None)
+                               row_headers=headers if text else None, legend=legend)
     return img, dict(preset=world.preset, seed=world.seed, pids=pids, uids=uids, boxes=boxes,
                      captions=headers if text else None)
 
