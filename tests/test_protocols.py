@@ -274,3 +274,22 @@ def test_cross_modality_metrics_save_image_paths_in_query_gallery_order(tmp_path
     assert saved['g_img_paths'].tolist() == [f'img_{i:03d}.jpg'
                                              for i in np.flatnonzero(~is_query)]
     np.testing.assert_array_equal(saved['q_pids'], pids[is_query])
+
+
+def test_sysu_trials_std_is_the_sample_std_of_the_trials():
+    """TrialsResult.std_dict: np.std(ddof=1) over the per-trial values (hand check on 3 trials),
+    and the mean of to_dict equals the per-trial mean."""
+    import numpy as np
+
+    from asym_plugins.evaluation.protocols import TrialsResult, average_results
+    from asym_plugins.evaluation.rank import RankResult
+    trials = [RankResult(np.array([a, 1.0, 1.0], np.float32), m, m / 2, 4, 0)
+              for a, m in ((0.5, 0.2), (0.75, 0.4), (1.0, 0.9))]
+    res = TrialsResult(average_results(trials), trials)
+    std = res.std_dict(ranks=(1,))
+    # R1 values 50, 75, 100 -> sample std 25; mAP 20, 40, 90 -> sqrt(((-30)^2+(-10)^2+40^2)/2)
+    assert abs(std['R1'] - 25.0) < 1e-4
+    assert abs(std['mAP'] - (1300.0) ** 0.5) < 1e-4
+    assert abs(res.to_dict(ranks=(1,))['mAP'] - 50.0) < 1e-4
+    single = TrialsResult(trials[0], trials[:1]).std_dict(ranks=(1,))
+    assert single == {k: 0.0 for k in single}

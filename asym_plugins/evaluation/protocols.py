@@ -43,6 +43,13 @@ class TrialsResult(NamedTuple):
     def to_dict(self, ranks: Sequence[int] = (1, 10, 20), percent: bool = True) -> dict:
         return self.mean.to_dict(ranks, percent)
 
+    def std_dict(self, ranks: Sequence[int] = (1, 10, 20), percent: bool = True) -> dict:
+        """Sample standard deviation over the trials of every key of :meth:`to_dict`
+        (0 for a single trial)."""
+        per = [t.to_dict(ranks, percent) for t in self.trials]
+        return {k: float(np.std([d[k] for d in per], ddof=1)) if len(per) > 1 else 0.0
+                for k in per[0]}
+
 
 def average_results(results: Sequence[RankResult]) -> RankResult:
     """Mean CMC / mAP / mINP over trials (``num_valid`` / ``num_skipped`` are summed).

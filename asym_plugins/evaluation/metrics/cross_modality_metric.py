@@ -118,9 +118,10 @@ class SYSUMetric(ReIDMetric):
                             permutation=permutation, g_paths=g_paths,
                             distance=self.compute_distmat,
                             reranker=_pick_reranker(self, reranker), max_rank=max(self.ranks))
-        out = res.to_dict(self.ranks)
-        print_log(f'SYSU-MM01 {self.mode}-search {self.shots}-shot, mean of {self.trials} '
-                  'trials: ' + ', '.join(f'{k} {v:.2f}' for k, v in out.items()),
+        out, std = res.to_dict(self.ranks), res.std_dict(self.ranks)
+        print_log(f'SYSU-MM01 {self.mode}-search {self.shots}-shot, mean +- std of '
+                  f'{self.trials} trials: '
+                  + ', '.join(f'{k} {v:.2f} +- {std[k]:.2f}' for k, v in out.items()),
                   logger='current')
         return out
 
