@@ -72,6 +72,16 @@ class SYSUMetric(ReIDMetric):
                    modality=get_field(sample, 'modality', None))
         return add_img_path(out, sample, required=bool(self.perm_file))
 
+    def check_search_mode(self, g_camids: np.ndarray) -> None:
+        """An all-search metric needs the all-search gallery pool: refuse a pool without any
+        outdoor camera (cam4 / cam5), i.e. a dataset built with ``search_mode='indoor'``."""
+        outdoor = set(SYSU_GALLERY_CAMIDS['all']) - set(SYSU_GALLERY_CAMIDS['indoor'])
+        if self.mode == 'all' and len(g_camids) and not np.isin(g_camids, list(outdoor)).any():
+            raise ValueError(
+                "SYSUMetric(mode='all') got a gallery pool with indoor cameras only (cam1, "
+                "cam2): the test dataset was built with search_mode='indoor'. Set the same "
+                "mode on both: SYSUMM01(search_mode=...) and SYSUMetric(mode=...).")
+
     @staticmethod
     def check_camids(camids: np.ndarray, modalities: Sequence[Optional[str]]) -> None:
         if camids.min() < 0 or camids.max() > 5:
@@ -91,6 +101,7 @@ class SYSUMetric(ReIDMetric):
         self.check_camids(camids, [r.get('modality') for r in results])
         q = np.isin(camids, SYSU_QUERY_CAMIDS)
         g = np.isin(camids, SYSU_VISIBLE_CAMIDS)
+        self.check_search_mode(camids[g])
         qi, gi = torch.from_numpy(np.flatnonzero(q)), torch.from_numpy(np.flatnonzero(g))
         self.features = dict(q_feats=feats[qi], g_feats=feats[gi],
                              q_pids=torch.from_numpy(pids[q]), g_pids=torch.from_numpy(pids[g]),
