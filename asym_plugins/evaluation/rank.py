@@ -1,6 +1,6 @@
 """Retrieval core: CMC, mAP and mINP from a distance matrix, vectorised and chunked over queries.
 
-Protocol building blocks (``docs/DATASETS.md``, "The standard protocol"):
+Protocol building blocks (``docs/datasets.md``, "The standard protocol"):
 
 * the gallery is ranked by ascending distance with a **stable** sort: ties keep the gallery order
   (lower gallery index first). torchreid's ``np.argsort`` (quicksort) breaks ties arbitrarily, so
@@ -18,7 +18,14 @@ one dense pass marks the *candidates* (kept items no farther than the query's la
 only those are sorted; a full row sort is used only for identity de-duplication. Work runs on
 ``distmat``'s device (CUDA tensors stay on the GPU); on CPU the dense compare/nonzero pass uses
 numpy, which is several times faster there. Only per-query vectors span the whole query set.
+
+Threads: on CPU the evaluation runs with one intra-op thread (torch's setting is restored
+afterwards). Its kernels are short and memory-bound, so a second thread gains little, while on a
+busy machine (data-loader workers, CI) torch's threads spin-wait at every op's barrier: measured
+at Market scale, 2 threads were up to 14x slower than 1 and 80x beside a CPU load
+(``tools/benchmarks/bench_eval.py``).
 """
+import contextlib
 import logging
 from typing import Callable, NamedTuple, Optional, Sequence, Union
 
@@ -32,6 +39,21 @@ ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[int]]
 ExcludeFn = Callable[[slice], torch.Tensor]
 
 _CHUNK_ELEMENTS = 1 << 22  # ~4M distances per chunk: 16 MB per float32 temporary
+_CPU_THREADS = 1  # intra-op threads of the CPU evaluation (see the module docstring)
+
+
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device, num: int = _CPU_THREADS):
+    """Run the block with ``num`` torch intra-op threads on CPU (restored afterwards)."""
+    before = torch.get_num_threads()
+    if device.type != 'cpu' or before == num:
+        yield
+        return
+    torch.set_num_threads(num)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class QueryStats(NamedTuple):
@@ -451,8 +473,18 @@ def evaluate_ranking(distmat, q_pids: ArrayLike, g_pids: ArrayLike,
         # Map query pids into the gallery's label space (-1: identity absent from the gallery).
         idx = torch.searchsorted(uniq, q).clamp(max=num_labels - 1)
         q_labels = torch.where(uniq[idx] == q, idx, -1)
+    with _cpu_threads(dev):
+        stats = _chunked_stats(d, q, g, qc, gc, q_labels, g_labels, num_labels, exclude,
+                               dedup_cmc, method, _auto_chunk(chunk_size, ng))
+        return summarize_stats(stats, max_rank, ng, return_per_query, what)
+
+
+def _chunked_stats(d, q, g, qc, gc, q_labels, g_labels, num_labels, exclude, dedup_cmc, method,
+                   step) -> QueryStats:
+    """Per-query stats of :func:`evaluate_ranking`, one chunk of queries at a time."""
+    nq, ng = d.shape
+    dev = d.device
     pairs = _same_pid_pairs(q, g, qc, gc) if method == 'candidates' else None
-    step = _auto_chunk(chunk_size, ng)
     parts = []
     for start in range(0, nq, step):
         rows = slice(start, min(start + step, nq))
@@ -475,13 +507,12 @@ def evaluate_ranking(distmat, q_pids: ArrayLike, g_pids: ArrayLike,
             pexcl = None if pairs.same_cam is None else pairs.same_cam[a:b]
             parts.append(_stats_by_candidates(dc, pairs.q[a:b] - rows.start, pairs.g[a:b],
                                               pexcl, excl))
-    stats = QueryStats(*(torch.cat(ts) for ts in zip(*parts)))
-    return summarize_stats(stats, max_rank, ng, return_per_query, what)
+    return QueryStats(*(torch.cat(ts) for ts in zip(*parts)))
 
 
 def market_exclusion(q_pids, g_pids, q_camids, g_camids, device=None) -> ExcludeFn:
     """The market rule as a dense ``exclude(rows)`` callable: drop gallery items with the
-    query's pid AND camid (``DATASETS.md``). :func:`evaluate_rank` applies the same rule
+    query's pid AND camid (``docs/datasets.md``). :func:`evaluate_rank` applies the same rule
     sparsely (faster); this form composes with other rules.
 
     Examples::

@@ -7,14 +7,16 @@ Rules it enforces (README, "Development"):
   ``torch.set_num_threads``), so neither inherits the other's heap, caches or patches;
 * the child prepares its inputs (untimed), runs a warm-up, then ``--repeat`` timed calls
   (``time.perf_counter``; CUDA is synchronised) and reports their median;
-* thread modes: ``1`` (1 thread), ``2`` (2 threads) and ``2+load`` (2 threads while the harness
+* thread modes: ``1`` (1 thread), ``2`` (2 threads), ``2+load`` (2 threads while the harness
   keeps ``--load-procs`` busy-looping processes running beside the child; it starts and stops
-  them itself);
+  them itself) and ``1+load`` (1 thread beside the same load: the like-for-like reference for
+  ``2+load``, since the load takes CPU time from any side, threaded or not);
 * peak memory comes from a *separate* child run (peak RSS growth over the call, Linux
   ``VmHWM`` reset through ``/proc/self/clear_refs``, else the process's ``ru_maxrss``; CUDA:
   ``max_memory_allocated``), never from instrumentation inside timed code (no tracemalloc);
 * the table prints one row per (mode, side) and ratios only between sides of the same task in
-  the same mode (like for like), plus each side's ``2 / 1`` and ``2+load / 1`` thread ratios.
+  the same mode (like for like), plus each side's 2-thread / 1-thread ratios (with and
+  without the load).
 
 A benchmark script uses it like this::
 
@@ -50,8 +52,9 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 RESULT_TAG = 'HARNESS_RESULT '
-MODES = ('1', '2', '2+load')
-MODE_LABEL = {'1': '1 thread', '2': '2 threads', '2+load': '2 threads + load'}
+MODES = ('1', '2', '1+load', '2+load')
+MODE_LABEL = {'1': '1 thread', '2': '2 threads', '1+load': '1 thread + load',
+              '2+load': '2 threads + load'}
 THREAD_ENV = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
               'NUMEXPR_NUM_THREADS', 'VECLIB_MAXIMUM_THREADS')
 
@@ -87,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser, quick_help: Optional[str] = N
                    help=quick_help or 'small problem, 1 thread, 1 timed call, no memory run: '
                    'a correctness smoke run (< 60 s)')
     g.add_argument('--modes', nargs='+', choices=MODES, default=None,
-                   help='thread modes (default: all three; --quick: 1)')
+                   help='thread modes (default: all four; --quick: 1)')
     g.add_argument('--repeat', type=int, default=None,
                    help='timed calls per child; the median is reported (default 3; --quick 1)')
     g.add_argument('--warmup', type=int, default=1, help='untimed warm-up calls per child')
@@ -95,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser, quick_help: Optional[str] = N
                    help='child processes per side and mode, launched alternately (A B A B ..); '
                    'the median is over all their timed calls')
     g.add_argument('--load-procs', type=int, default=2,
-                   help="busy processes started beside the child in mode '2+load'")
+                   help="busy processes started beside the child in the '+load' modes")
     g.add_argument('--no-memory', action='store_true', help='skip the peak-memory runs')
     g.add_argument('--json-out', default=None, help='also write the table as JSON here')
     g.add_argument('--harness-child', default=None, help=argparse.SUPPRESS)
@@ -287,7 +290,7 @@ def _parent_argv() -> List[str]:
 
 
 def _threads(mode: str) -> int:
-    return 1 if mode == '1' else 2
+    return int(mode[0])
 
 
 def run(args, sides: Sequence[Side], data: Optional[str] = None,
@@ -308,7 +311,8 @@ def run(args, sides: Sequence[Side], data: Optional[str] = None,
         active = [s for s in sides if s.modes is None or mode in s.modes]
         times: Dict[str, List[float]] = {s.name: [] for s in active}
         setup: Dict[str, float] = {}
-        ctx = background_load(args.load_procs) if mode == '2+load' else contextlib.nullcontext()
+        ctx = (background_load(args.load_procs) if mode.endswith('+load')
+               else contextlib.nullcontext())
         with ctx:
             for _ in range(args.rounds):
                 for s in active:
@@ -360,8 +364,8 @@ def print_table(table: dict, sides: Sequence[Side]) -> None:
         print(f'== {title} ==')
     load = table['load_procs']
     print(f'each side in its own process; warm-up, then {table["repeat"]} timed call(s) per '
-          f'process x {table["rounds"]} process(es); median. "2 threads + load": '
-          f'{load} busy processes run beside it.')
+          f'process x {table["rounds"]} process(es); median. "+ load": {load} busy processes '
+          'run beside it.')
     head = f'{"mode":<17} {"side":<{width}} {"median s":>9} {"calls (s)":<24}'
     if ref:
         head += f' {"vs " + labels.get(ref, ref):>14}'
@@ -382,14 +386,17 @@ def print_table(table: dict, sides: Sequence[Side]) -> None:
     if ref:
         print(f'(vs column: this side\'s median / {labels.get(ref, ref)}\'s median in the same '
               'mode; > 1 = slower than it)')
-    multi = [s for s in sides if (('1', s.name) in by and any((m, s.name) in by
-                                                              for m in ('2', '2+load')))]
-    if multi:
-        print('threads (same side): ' + '; '.join(
-            f'{labels[s.name]}: ' + ', '.join(
-                f'{MODE_LABEL[m]} / 1 thread = {by[(m, s.name)]["median"] / by[("1", s.name)]["median"]:.2f}'
-                for m in ('2', '2+load') if (m, s.name) in by)
-            for s in multi))
+    pairs = (('2', '1'), ('2+load', '1+load'), ('2+load', '1'))
+    lines = []
+    for s in sides:
+        got = [f'{MODE_LABEL[a]} / {MODE_LABEL[b]} = '
+               f'{by[(a, s.name)]["median"] / by[(b, s.name)]["median"]:.2f}'
+               for a, b in pairs if (a, s.name) in by and (b, s.name) in by]
+        if got:
+            lines.append(f'  {labels[s.name]}: ' + ', '.join(got))
+    if lines:
+        print('threads, same side (< 1: the second thread helps; > 1: it costs):')
+        print('\n'.join(lines))
     if table['memory']:
         print(f'peak memory (separate 1-thread run, {table["memory_kind"]}): ' + ', '.join(
             f'{labels[k]} {v:.0f} MB' for k, v in table['memory'].items()))
