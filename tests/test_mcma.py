@@ -1,4 +1,4 @@
-"""MCMA (METHODS.md section 4): bisimulation, masked reconstruction, cross-instance pairs, the
+"""MCMA (docs/mcma.md, Method): bisimulation, masked reconstruction, cross-instance pairs, the
 text encoder offline, tokenisation, the model's ablation switches and the metric wiring."""
 import math
 import os.path as osp

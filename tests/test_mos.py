@@ -1,4 +1,4 @@
-"""MoS (METHODS.md section 1): Jaccard similarities, Jaccard triplet loss, co-occurrence prior,
+"""MoS (docs/mos.md, Method): Jaccard similarities, Jaccard triplet loss, co-occurrence prior,
 conflict penalty, test-time re-scoring, and the MoS model (CPU, tiny)."""
 import math
 import os
@@ -60,7 +60,7 @@ def test_soft_jaccard_approaches_hard_on_hand_values():
         assert js == pytest.approx(eq5_literal(g1[0], g2[0], tau).item(), abs=1e-12)
         gaps.append(abs(js - 0.5))
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-12
-    # Random vectors: eq. (5) literal and the limit.
+    # Random vectors: eq. (3) literal and the limit.
     a, b = torch.rand(4, 6, dtype=torch.float64), torch.rand(3, 6, dtype=torch.float64)
     js = soft_jaccard_similarity(a, b, tau=3.0)
     literal = torch.stack([torch.stack([eq5_literal(x, y, 3.0) for y in b]) for x in a])

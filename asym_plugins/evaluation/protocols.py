@@ -1,6 +1,6 @@
 """Evaluation protocols beyond the market rule: SYSU-MM01, RegDB, text -> image.
 
-All rules follow ``docs/DATASETS.md`` (``/work/shared/spec/DATASETS.md``).
+All rules follow ``docs/datasets.md`` (protocol sections).
 
 .. warning:: **SYSU-MM01 camera ids are 0-based here** (the package convention, ``CONTRACTS.md``):
    ``cam1 -> 0``, ``cam2 -> 1``, ``cam3 -> 2``, ``cam4 -> 3``, ``cam5 -> 4``, ``cam6 -> 5``.

@@ -16,7 +16,7 @@ from asym_plugins.registry import HOOKS
 
 @HOOKS.register_module()
 class TeacherDistillationHook(Hook):
-    """Labels every training batch with the teacher's part masks (SAP, METHODS.md section 2).
+    """Labels every training batch with the teacher's part masks (SAP, ``docs/sap.md`` eq. (1)).
 
     ``before_train_iter`` asks the teacher for the masks of the batch and attaches them to each
     data sample as ``part_target`` (LongTensor (H, W), part-label ids at the input resolution),

@@ -1,4 +1,4 @@
-"""The embedded synthetic asymmetric world (see /work/shared/DESIGN.md).
+"""The embedded synthetic asymmetric world (``docs/datasets.md``, "The synthetic world").
 
 Procedural people (attribute sets) rendered by several cameras with exact part masks, in five
 scenarios: ``holistic`` (Market-like), ``occluded`` (Occluded-Duke-like), ``partial``

@@ -117,7 +117,7 @@ def save_features_npz(path: str, **arrays) -> None:
 
 @METRICS.register_module()
 class ReIDMetric(BaseMetric):
-    """Re-ID retrieval metric (``docs/DATASETS.md``, "The standard protocol").
+    """Re-ID retrieval metric (``docs/datasets.md``, "The standard protocol").
 
     ``process`` keeps, for every data sample, ``pred_feature`` (moved to CPU), ``pid``, ``camid``
     and ``split`` (``'query'`` | ``'gallery'``); ``compute_metrics`` ranks the gallery for every

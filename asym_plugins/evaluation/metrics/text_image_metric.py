@@ -11,7 +11,7 @@ from .reid_metric import get_field, to_cpu_feature
 
 @METRICS.register_module()
 class TextImageMetric(BaseMetric):
-    """Text -> image retrieval: R1, R5, R10, mAP, mINP in percent (``docs/DATASETS.md``).
+    """Text -> image retrieval: R1, R5, R10, mAP, mINP in percent (``docs/datasets.md``).
 
     Each data sample is a gallery image: ``pred_feature`` (its image feature) and ``pid``; an
     image that carries captions also gives ``text_features`` (Tensor ``(n_captions, D)``), and each

@@ -256,7 +256,7 @@ class AsymEngine(_Engine):
 class MoSEngine(AsymEngine):
     """MoS: trains with the model's ID + Jaccard triplet loss (prior updated every batch) and
     tests with ``1 - J`` (hard Jaccard on the pattern vectors), CP re-scoring each query's
-    top-``top_r`` when ``cp_lambda > 0`` (``S = J - cp_lambda * CP``, METHODS.md section 1).
+    top-``top_r`` when ``cp_lambda > 0`` (``S = J - cp_lambda * CP``, ``docs/mos.md`` eq. (8)).
 
     Args:
         cp_lambda, cp_eps, cp_topk, top_r: CP re-scoring (as ``MoSMetric``).

@@ -1,4 +1,4 @@
-"""MCMA's equations as small pure-torch functions (METHODS.md section 4).
+"""MCMA's equations as small pure-torch functions (``docs/mcma.md``, Method).
 
 Nothing here imports MMEngine or transformers: :class:`~.model.MCMAModel` and the unit tests
 call the same functions.
@@ -258,7 +258,7 @@ class DeviationPredictor(nn.Module):
 def bisimulation_scores(rel_image: torch.Tensor, rel_text: torch.Tensor,
                         text_to_image: nn.Module, image_to_text: nn.Module) -> torch.Tensor:
     """``s(r^V_i, r^T_j) = cos(r^V_i, g_{T->V}(r^T_j)) + cos(r^T_j, g_{V->T}(r^V_i))`` for all
-    pairs of relations (MCMA, METHODS.md section 4).
+    pairs of relations (MCMA, ``docs/mcma.md`` eq. (3)).
 
     Shapes: ``rel_image (R, D)``, ``rel_text (R, D)`` -> ``(R, R)``, row i = image relation i.
     """
@@ -273,7 +273,7 @@ def bisimulation_loss(image_feats: torch.Tensor, text_feats: torch.Tensor,
                       labels: torch.Tensor, text_to_image: nn.Module, image_to_text: nn.Module,
                       temperature: float = 1.0, text_labels: Optional[torch.Tensor] = None
                       ) -> torch.Tensor:
-    """Cross-identity bisimulation loss (MCMA, METHODS.md section 4):
+    """Cross-identity bisimulation loss (MCMA, ``docs/mcma.md`` eq. (4)):
 
     ``L_bisim = -mean_{(a,c)} log [ exp(s(r^V_{a,c}, r^T_{a,c}) / T)
     / sum_{(a',c') in B} exp(s(r^V_{a,c}, r^T_{a',c'}) / T) ]``

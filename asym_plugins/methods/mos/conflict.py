@@ -1,5 +1,5 @@
 """MoS pattern-conflict penalty (innovation 2): positive co-occurrence prior, CP, and test-time
-re-scoring ``S = J - lambda * CP``. Spec: ``spec/METHODS.md`` section 1. Pure torch.
+re-scoring ``S = J - lambda * CP``. ``docs/mos.md`` eqs. (5)-(8). Pure torch.
 
 Definitions (section 1, "Pattern conflict penalty"), for two pattern vectors ``g1, g2`` (C,):
 
@@ -110,7 +110,7 @@ def _check_prior(M_p: torch.Tensor, c: int, name: str) -> None:
 
 def conflict_penalty(g1: torch.Tensor, g2: torch.Tensor, M_p: torch.Tensor, eps: float = 1.0,
                      topk: Optional[int] = 32) -> torch.Tensor:
-    """Pattern-conflict penalty CP of paired rows (METHODS.md section 1, the CP equation).
+    """Pattern-conflict penalty CP of paired rows (``docs/mos.md`` eq. (7)).
 
     ``CP(g1, g2) = sum_{i,j in K} max(0, exp(eps * (u_i u_j - M^p[i, j])) - 1)`` with
     ``u = max(g1, g2)`` and ``K`` the ``topk`` channels of largest ``u`` (module docstring:

@@ -1,5 +1,5 @@
 """MoS (Matching on Sets) set similarity: hard and soft Jaccard on pattern vectors, and the
-Jaccard triplet loss. Spec: ``spec/METHODS.md`` section 1. Pure torch (no MMEngine import).
+Jaccard triplet loss (``docs/mos.md``, Method). Pure torch (no MMEngine import).
 
 A person is a non-negative pattern vector ``g`` (C,): ``g[c]`` says how strongly pattern ``c``
 is present. Two persons are compared as fuzzy sets (min = intersection, max = union).
@@ -43,7 +43,7 @@ def _auto_chunk(chunk_size: Optional[int], n: int, m: int, c: int) -> int:
 
 def hard_jaccard_similarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12,
                             chunk_size: Optional[int] = None) -> torch.Tensor:
-    """Hard Jaccard similarity of all pairs, MoS ``J`` (METHODS.md section 1, the min/max form).
+    """Hard Jaccard similarity of all pairs, MoS ``J`` (``docs/mos.md`` eq. (1)).
 
     ``J(g1, g2) = sum_c min(g1[c], g2[c]) / sum_c max(g1[c], g2[c])``, computed as
     ``(S - L) / (S + L)`` with ``S = sum(g1) + sum(g2)`` and ``L = ||g1 - g2||_1``
@@ -119,9 +119,9 @@ class _PairwiseSoftL1(torch.autograd.Function):
 def soft_jaccard_similarity(a: torch.Tensor, b: torch.Tensor, tau: float = 10.0,
                             chunk_size: Optional[int] = None, eps: float = 1e-12
                             ) -> torch.Tensor:
-    """Differentiable soft Jaccard similarity of all pairs, MoS eq. (5).
+    """Differentiable soft Jaccard similarity of all pairs, MoS eq. (3) of ``docs/mos.md``.
 
-    Eq. (5): ``J_s = sum_c (w1min g1 + w2min g2) / sum_c (w1max g1 + w2max g2)`` with
+    Eq. (3) (the thesis' eq. (5)): ``J_s = sum_c (w1min g1 + w2min g2) / sum_c (w1max g1 + w2max g2)`` with
     ``wkmin = exp(-tau gk) / sum_n exp(-tau gn)`` and ``wkmax = exp(tau gk) / sum_n exp(tau gn)``.
     For two vectors these weights are sigmoids of ``tau d`` (``d = g1 - g2``), and the numerator
     and denominator are ``(S - L_tau) / 2`` and ``(S + L_tau) / 2`` with
@@ -136,7 +136,7 @@ def soft_jaccard_similarity(a: torch.Tensor, b: torch.Tensor, tau: float = 10.0,
     Args:
         a: (N, C) non-negative pattern vectors.
         b: (M, C) non-negative pattern vectors (pass ``a`` again for a batch's N x N matrix).
-        tau: temperature of eq. (5); larger is closer to the hard Jaccard. Its scale is the
+        tau: temperature of eq. (2)-(3); larger is closer to the hard Jaccard. Its scale is the
             features' (J_s is not scale invariant, J is).
         chunk_size: rows of ``a`` per chunk; None picks it so a chunk has about 2^24 elements.
         eps: lower clamp of the denominator (two all-zero vectors give ``J_s = 0``).
@@ -159,9 +159,9 @@ def soft_jaccard_similarity(a: torch.Tensor, b: torch.Tensor, tau: float = 10.0,
 
 
 class JaccardTripletLoss(nn.Module):
-    """Jaccard triplet loss of MoS, batch-hard (METHODS.md section 1, "Jaccard triplet loss").
+    """Jaccard triplet loss of MoS, batch-hard (``docs/mos.md`` eq. (4)).
 
-    ``D_J = 1 - J_s`` (eq. (5)); for each anchor ``n`` of a P x K identity batch the hardest
+    ``D_J = 1 - J_s`` (eq. (3)); for each anchor ``n`` of a P x K identity batch the hardest
     positive ``max_{p: y_p = y_n, p != n} D_J(g_n, g_p)`` and hardest negative
     ``min_{q: y_q != y_n} D_J(g_n, g_q)``; ``L_J = mean_n [delta + D_ap - D_an]_+``.
     The mean replaces the slide's sum [ours: BoT convention, so the weight does not depend on

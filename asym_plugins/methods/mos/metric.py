@@ -1,5 +1,5 @@
 """``MoSMetric``: the standard Re-ID metric ranking by Jaccard distance, with optional CP
-re-scoring of each query's top-R (METHODS.md section 1)."""
+re-scoring of each query's top-R (``docs/mos.md`` eq. (8))."""
 from typing import Any, Optional, Sequence
 
 import torch

@@ -50,8 +50,8 @@ class MoSModel(ReIDBaseline):
     """MoS: backbone -> ReLU'd global pooling = pattern vector ``g`` (C,) -> BNNeck -> classifier.
 
     * Jaccard path: ``g = relu(pool(backbone(x)))`` (non-negative; pooling ``max`` by default,
-      ``gem`` / ``avg`` via ``neck``). The Jaccard triplet loss (soft Jaccard, eq. (5)) acts on
-      ``g``; BNNeck never touches it (its output can be negative).
+      ``gem`` / ``avg`` via ``neck``). The Jaccard triplet loss (soft Jaccard, ``docs/mos.md``
+      eq. (3)) acts on ``g``; BNNeck never touches it (its output can be negative).
     * ID path: ``f_i = BNNeck(g)`` -> linear classifier -> label-smoothed cross-entropy.
     * Prior: every training batch updates ``self.prior`` (:class:`PositiveCooccurrencePrior`,
       buffer ``prior.M_p``, saved in checkpoints) from its same-identity pairs, before the losses.

@@ -1,4 +1,4 @@
-"""SAP's distillation losses (METHODS.md section 2): patch-patch and proxy-patch consistency.
+"""SAP's distillation losses (``docs/sap.md`` eqs. (3), (4)): patch-patch and proxy-patch consistency.
 
 Both are row-wise cross-entropies ``-sum_j T[i, j] log S[i, j]`` between a teacher distribution
 ``T`` and the student's attention distribution ``S``, averaged over the supervised rows. The

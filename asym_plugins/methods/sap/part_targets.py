@@ -1,5 +1,5 @@
 """SAP's teacher side: part masks -> patch part distributions, foreground flags, the patch
-attention target, and SSD's supervision drop (METHODS.md section 2). Pure torch.
+attention target, and SSD's supervision drop (``docs/sap.md`` eqs. (1), (2), (6)). Pure torch.
 
 Label spaces. Teachers deliver masks in the package's part-label ids (CONTRACTS.md): 0
 background, 1 head, 2 upper body, 3 lower body, 4 shoes, 5 bag, 6 occluder. A model with K parts
