@@ -130,3 +130,49 @@ def test_hook_reranks_every_sysu_trial():
     want = ref.compute_metrics(ref.results)
     assert out['sim/mAP'] == pytest.approx(want['mAP'], abs=1e-6)
     assert out['sim/R1'] == pytest.approx(want['R1'], abs=1e-6)
+
+
+@pytest.mark.parametrize('mode', ['official', 'equations'])
+def test_sim_treats_each_query_on_its_own(mode):
+    """What lets the hook re-rank a retriever's scores batch by batch (rerank_sources.py):
+    SIM's rows for a subset of queries equal the same rows re-ranked with all queries."""
+    x, _, _, is_query = _cross_modality_features(np.random.RandomState(4))
+    qf, gf = torch.from_numpy(x[is_query]), torch.from_numpy(x[~is_query])
+    d_qg, d_gg = compute_distance(qf, gf), compute_distance(gf, gf)
+    sim = dict(mode=mode, lam=0.1, K=3, k_q=4, k_g=4, alpha=0.5)
+    whole = torch.as_tensor(similarity_inference(d_qg, d_gg, **sim))
+    parts = torch.cat([torch.as_tensor(similarity_inference(d_qg[i:i + 5], d_gg, **sim))
+                       for i in range(0, len(qf), 5)])
+    torch.testing.assert_close(parts, whole, atol=1e-6, rtol=0)
+
+
+def test_k_reciprocal_hook_on_foreign_codebase(tmp_path):
+    """RerankHook where it applies (a metric with a distance method): k-reciprocal re-ranking
+    of the foreign metric equals KReciprocalReranker applied by hand."""
+    from asym_plugins.registry import RERANKERS
+    sys.path.insert(0, osp.join(HERE, 'foreign_codebase'))
+    try:
+        x, pid, camid, is_query = _cross_modality_features(np.random.RandomState(5))
+        npz = tmp_path / 'feats.npz'
+        np.savez(npz, x=x, pid=pid, camid=camid, is_query=is_query)
+        cfg = Config.fromfile(osp.join(HERE, 'foreign_codebase/foreign_config.py'))
+        cfg.custom_hooks = [dict(type='asym.RerankHook', dist_method='pairwise_distance',
+                                 reranker=dict(type='KReciprocalReranker', k1=4, k2=2))]
+        cfg.test_dataloader.dataset.npz = str(npz)
+        cfg.work_dir = str(tmp_path / 'wd')
+        metrics = Runner.from_cfg(cfg).test()
+
+        from foreignreid import ForeignRetrievalMetric, average_precision
+        m = ForeignRetrievalMetric()
+        qf, gf = torch.from_numpy(x[is_query]), torch.from_numpy(x[~is_query])
+        krr = RERANKERS.build(dict(type='KReciprocalReranker', k1=4, k2=2))
+        d = np.asarray(krr(torch.as_tensor(m.pairwise_distance(qf, gf)),
+                           torch.as_tensor(m.pairwise_distance(gf, gf)),
+                           torch.as_tensor(m.pairwise_distance(qf, qf))))
+        g_pids = pid[~is_query]
+        ap = [average_precision(d[i], g_pids == p) for i, p in enumerate(pid[is_query])]
+        assert metrics['foreign/rerank/mAP'] == pytest.approx(100 * np.mean(ap), abs=1e-4)
+        assert metrics['foreign/rerank/mAP'] != metrics['foreign/mAP']
+    finally:
+        sys.path.remove(osp.join(HERE, 'foreign_codebase'))
+        sys.modules.pop('foreignreid', None)

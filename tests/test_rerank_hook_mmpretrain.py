@@ -115,6 +115,7 @@ def _hand_metrics(runner):
     return score(qn @ gn.t()), score(-d_sim), len(qf)
 
 
+@pytest.mark.slow
 def test_sim_hook_on_mmpretrain_retriever(tmp_path):
     _write_inshop(tmp_path / 'inshop')
     plain_runner = Runner.from_cfg(_config(tmp_path / 'inshop', tmp_path / 'plain'))
@@ -182,3 +183,62 @@ def test_model_scores_need_a_conversion():
     with pytest.raises(ValueError, match='all queries'):
         RerankHook(reranker=dict(type='KReciprocalReranker'),
                    score_to_distance='cosine')._wrap_evaluator(Evaluator(), model)
+
+
+_WORKER = r"""
+import json, sys
+import numpy as np
+if not hasattr(np, 'in1d'):
+    np.in1d = np.isin          # mmpretrain 1.2.0 on NumPy >= 2.4 (see the fixture above)
+from mmengine.config import Config
+from mmengine.runner import Runner
+cfg_file, out_file = sys.argv[1], sys.argv[2]
+cfg = Config.fromfile(cfg_file)
+import os
+import torch.distributed as dist
+# gloo on CPU (MMEngine's init_dist would call torch.cuda.set_device); the model is DDP-wrapped
+dist.init_process_group('gloo', rank=int(os.environ['RANK']),
+                        world_size=int(os.environ['WORLD_SIZE']))
+cfg.launcher = 'pytorch'
+cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)   # CPU DDP
+out = Runner.from_cfg(cfg).test()
+if dist.get_rank() == 0:
+    json.dump(out, open(out_file, 'w'))
+"""
+
+
+@pytest.mark.slow
+def test_sim_hook_distributed_equals_one_rank(tmp_path):
+    """Two ranks (gloo, CPU) split the queries (and the gallery the retriever extracts); the
+    logged SIM recall equals the one-process run's."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    _write_inshop(tmp_path / 'inshop')
+    hook = dict(type='asym.SIMRerankHook', **SIM)
+    one = Runner.from_cfg(_config(tmp_path / 'inshop', tmp_path / 'one', hook)).test()
+
+    cfg = _config(tmp_path / 'inshop', tmp_path / 'two', hook)
+    cfg.dump(str(tmp_path / 'two.py'))
+    (tmp_path / 'worker.py').write_text(_WORKER)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in range(2):
+        env = dict(os.environ, OMP_NUM_THREADS='1', RANK=str(rank), LOCAL_RANK=str(rank),
+                   WORLD_SIZE='2', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+        procs.append(subprocess.Popen(
+            [sys.executable, str(tmp_path / 'worker.py'), str(tmp_path / 'two.py'),
+             str(tmp_path / 'two.json')], env=env, cwd=str(tmp_path),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    two = json.loads((tmp_path / 'two.json').read_text())
+    # RetrievalRecall gathers every rank's results; so does its SIM shadow. (mmpretrain 1.2.0's
+    # RetrievalAveragePrecision averages only rank 0's own results, plain and shadow alike.)
+    assert two['retrieval/Recall@1'] == pytest.approx(one['retrieval/Recall@1'])
+    assert two['retrieval/sim/Recall@1'] == pytest.approx(one['retrieval/sim/Recall@1'])
+    assert 'retrieval/sim/mAP@10' in two
