@@ -392,7 +392,7 @@ def test_undecodable_image(data, tmp_path):
     shutil.copytree(summaries['dukemtmc']['dataset_root'], copy)
     broken = copy / 'query' / '9999_c1_f0000001.jpg'
     broken.write_bytes(b'not a jpeg at all')
-    ds = DukeMTMCReID(**FAST, data_root=str(tmp_path), split='query')  # not checked by default
+    ds = DukeMTMCReID(**FAST, data_root=str(tmp_path), split='query', verify_images=False)
     assert str(broken) in {d['img_path'] for d in infos(ds)}
     with pytest.raises(DatasetFormatError, match=r'9999_c1_f0000001\.jpg.*cannot be decoded'):
         DukeMTMCReID(**FAST, data_root=str(tmp_path), split='query', verify_images=True)

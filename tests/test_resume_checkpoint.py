@@ -127,6 +127,10 @@ def test_atomic_put_keeps_old_file_on_failure(tmp_path):
     finally:
         mod.os.fsync = real_fsync
     assert target.read_bytes() == b'old checkpoint'
-    assert os.listdir(target.parent) == ['epoch_1.pth']  # no temp file left behind
+    # no temp file left behind; the sidecar still holds the old file's sha256
+    assert sorted(os.listdir(target.parent)) == ['epoch_1.pth', 'epoch_1.pth.sha256']
+    import hashlib
+    assert (target.parent / 'epoch_1.pth.sha256').read_text() == \
+        hashlib.sha256(b'old checkpoint').hexdigest() + '  epoch_1.pth\n'
     backend.put_text('epoch_1.pth', tmp_path / 'ckpt' / 'last_checkpoint')
     assert (tmp_path / 'ckpt' / 'last_checkpoint').read_text() == 'epoch_1.pth'

@@ -77,6 +77,9 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=0,
                    help='torch CPU threads (0: torch\'s default)')
     p.add_argument('--json', metavar='PATH', help='also write the results as JSON')
+    p.add_argument('--debug', action='store_true',
+                   help='show the traceback when the run stops on an input error '
+                        '(also ASYM_DEBUG=1)')
     return p.parse_args(argv)
 
 
@@ -109,7 +112,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         bad_q = sorted(set(feats['q_camids'].tolist()) - set(SYSU_QUERY_CAMIDS))
         bad_g = sorted(set(feats['g_camids'].tolist()) - set(SYSU_VISIBLE_CAMIDS))
         if bad_q or bad_g:
-            raise ValueError(
+            from asym_plugins.engine.cli import ConfigError
+            raise ConfigError(
                 f'--protocol sysu needs SYSU-MM01 camids (0-based): infrared queries from '
                 f'camids {SYSU_QUERY_CAMIDS}, a visible gallery from {SYSU_VISIBLE_CAMIDS}; '
                 f'got query camids {bad_q} / gallery camids {bad_g} outside them'
@@ -166,4 +170,5 @@ def main(argv: Optional[List[str]] = None) -> Dict:
 
 
 if __name__ == '__main__':
-    main()
+    from asym_plugins.engine.cli import run_cli
+    run_cli(main)

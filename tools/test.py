@@ -4,6 +4,10 @@ Examples::
     python tools/test.py configs/baseline/synthetic.py work_dirs/baseline/synthetic/epoch_10.pth
     python tools/test.py CONFIG CKPT --save-features feats.npz   # then: tools/rerank.py feats.npz
     bash tools/dist_test.sh CONFIG CKPT 2
+
+A user mistake (missing data, weights or checkpoint, a checkpoint of another model, a bad
+config key or value) stops with the message and exit code 2; ``--debug`` (or ``ASYM_DEBUG=1``)
+shows the traceback.
 """
 import argparse
 import os
@@ -11,13 +15,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import asym_plugins  # noqa: E402,F401
 from asym_plugins.engine import prepare_runtime_cfg  # noqa: E402
+from asym_plugins.engine.launch import log_data_summary  # noqa: E402
 from asym_plugins.engine.checkpoint import load_checkpoint_strict  # noqa: E402
+from asym_plugins.engine.cli import (CfgOptionsAction, MissingInputError,  # noqa: E402
+                                     add_debug_flag, run_cli)
 
 
 def parse_args(argv=None):
@@ -27,11 +34,12 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='folder for logs and metrics')
     parser.add_argument('--save-features', metavar='NPZ',
                         help='write query/gallery features, pids and camids to this .npz')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config keys, e.g. test_evaluator.metric=cosine')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -47,20 +55,21 @@ def _set_save_features(cfg, path):
 def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.config):
-        raise FileNotFoundError(f'config {args.config!r} does not exist.')
+        raise MissingInputError(f'config {args.config!r} does not exist.')
     cfg = Config.fromfile(args.config)
     args.amp, args.resume = False, None
     cfg = prepare_runtime_cfg(cfg, args)   # names missing data roots / weights first
     if not os.path.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist.')
+        raise MissingInputError(f'checkpoint {args.checkpoint!r} does not exist.')
     cfg.load_from = None  # loaded strictly below
     if args.save_features:
         _set_save_features(cfg, args.save_features)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     load_checkpoint_strict(runner, args.checkpoint, config_path=args.config)
     metrics = runner.test()
+    log_data_summary()
     return metrics
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -1,14 +1,18 @@
 """Settings that let MMEngine's Runner run on any machine: GPUs or CPUs only, 1 or N processes."""
 import copy
 import difflib
+import hashlib
 import os
 import os.path as osp
+import re
 from typing import Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+
+from .cli import ConfigError, ConfigKeyError, MissingInputError
 
 
 def check_cfg_option_keys(cfg: Config, options: Optional[dict]) -> None:
@@ -28,7 +32,7 @@ def check_cfg_option_keys(cfg: Config, options: Optional[dict]) -> None:
                     close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.8)
                     if close:
                         where = '.'.join(parts[:depth] + [close[0]])
-                        raise KeyError(f'--cfg-options: unknown config key {key!r}; did you mean '
+                        raise ConfigKeyError(f'--cfg-options: unknown config key {key!r}; did you mean '
                                        f'{where!r}? (run with the config file open to see the '
                                        'available keys)')
                     break
@@ -70,10 +74,10 @@ def check_local_paths(cfg: Config) -> None:
     if missing:
         lines = []
         for value, (what, keys) in missing.items():
-            shown = ', '.join(keys[:3]) + (f' (+{len(keys) - 3} more)' if len(keys) > 3 else '')
             lines.append(f'  {value!r}: {what}; or point the config elsewhere with '
-                         f'--cfg-options {keys[0]}=/your/path (keys: {shown})')
-        raise FileNotFoundError(
+                         f"--cfg-options '{keys[0]}=/your/path' (quote a path with spaces; "
+                         f"keys: {', '.join(keys)})")
+        raise MissingInputError(
             f'{len(lines)} input(s) of config {osp.basename(cfg.filename or "")} are missing '
             f'(relative paths are from {os.getcwd()}):\n' + '\n'.join(lines))
 
@@ -119,15 +123,96 @@ def _set_gloo_defaults(cfg: Config) -> None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
 
 
-def default_work_dir(config_path: str) -> str:
+def _options_slug(options: Optional[dict]) -> str:
+    """A folder-name suffix that tells ``--cfg-options`` apart: the readable ``key-value``
+    pairs, plus a short hash when they had to be shortened or cleaned."""
+    if not options:
+        return ''
+    text = '_'.join(f'{k}-{v}' for k, v in sorted(options.items(), key=lambda kv: kv[0]))
+    slug = re.sub(r'[^A-Za-z0-9._=+-]+', '_', text.replace(' ', ''))
+    if slug != text or len(slug) > 60:
+        digest = hashlib.sha1(repr(sorted((k, repr(v)) for k, v in options.items()))
+                              .encode()).hexdigest()[:8]
+        slug = slug[:50].rstrip('_.-') + '-' + digest
+    return slug
+
+
+def default_work_dir(config_path: str, options: Optional[dict] = None) -> str:
     """``work_dirs/<method>/<name>`` for ``configs/<method>/<name>.py`` (the path below the
     nearest ``configs`` folder, so ``mos/synthetic_occluded`` and ``sap/synthetic_occluded`` do
-    not share a folder); ``work_dirs/<name>`` (MMEngine's convention) elsewhere."""
+    not share a folder); ``work_dirs/<name>`` (MMEngine's convention) elsewhere. Runs with
+    ``--cfg-options`` get ``<name>@<key-value...>`` so that a sweep does not write every run
+    into one folder."""
     parts = osp.normpath(osp.abspath(config_path)).split(os.sep)
     if 'configs' in parts[:-1]:
         below = parts[len(parts) - 1 - parts[::-1].index('configs') + 1:]
-        return osp.join('./work_dirs', *below[:-1], osp.splitext(below[-1])[0])
-    return osp.join('./work_dirs', osp.splitext(parts[-1])[0])
+        base = osp.join('./work_dirs', *below[:-1], osp.splitext(below[-1])[0])
+    else:
+        base = osp.join('./work_dirs', osp.splitext(parts[-1])[0])
+    slug = _options_slug(options)
+    return f'{base}@{slug}' if slug else base
+
+
+def _is_pos_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def validate_cfg(cfg: Config, options: Optional[dict] = None) -> None:
+    """Refuse values that cannot work, naming the config key, before anything is built.
+
+    * ``{train,val,test}_dataloader.batch_size``, ``train_cfg.max_epochs`` /
+      ``max_iters`` / ``val_interval``: positive integers; ``num_workers``: integer >= 0.
+    * An identity sampler's ``batch_size`` (P x K) must equal its loader's ``batch_size`` and be
+      a multiple of ``num_instances``. When ``--cfg-options`` (``options``) changed only one of
+      the two batch sizes, the other follows it (logged).
+    """
+    options = options or {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dl = cfg.get(loader)
+        if not isinstance(dl, dict):
+            continue
+        bs = dl.get('batch_size', 1)
+        if not _is_pos_int(bs):
+            raise ConfigError(f'{loader}.batch_size={bs!r}: expected a positive integer.')
+        nw = dl.get('num_workers', 0)
+        if isinstance(nw, bool) or not isinstance(nw, int) or nw < 0:
+            raise ConfigError(f'{loader}.num_workers={nw!r}: expected an integer >= 0.')
+        sampler = dl.get('sampler')
+        if not isinstance(sampler, dict) or 'batch_size' not in sampler:
+            continue
+        sbs = sampler['batch_size']
+        if sbs != bs:
+            own, other = f'{loader}.batch_size', f'{loader}.sampler.batch_size'
+            if own in options and other not in options and _is_pos_int(bs):
+                sampler['batch_size'] = sbs = bs
+                print_log(f'{own}={bs} (--cfg-options): {other} set to {bs} too (the sampler '
+                          'builds the P x K batches).', logger='current')
+            elif other in options and own not in options and _is_pos_int(sbs):
+                dl['batch_size'] = bs = sbs
+                print_log(f'{other}={sbs} (--cfg-options): {own} set to {sbs} too.',
+                          logger='current')
+            else:
+                raise ConfigError(
+                    f'{own}={bs!r} but {other}={sbs!r}: they must be equal (the sampler yields '
+                    'P identities x K images per batch and the loader cuts batches of its own '
+                    'size). Set both, e.g. --cfg-options '
+                    f'{own}={sbs} {other}={sbs}.')
+        if not _is_pos_int(sbs):
+            raise ConfigError(f'{loader}.sampler.batch_size={sbs!r}: expected a positive integer.')
+        k = sampler.get('num_instances')
+        if k is not None:
+            per_batch = 2 * k if 'CrossModality' in str(sampler.get('type', '')) else k
+            if not _is_pos_int(k) or sbs % per_batch:
+                raise ConfigError(
+                    f'{loader}.sampler.num_instances={k!r} with batch_size={sbs!r}: the batch '
+                    f'size must be a positive multiple of {"2 x " if per_batch != k else ""}'
+                    'num_instances (P identities x K images).')
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict):
+        for key in ('max_epochs', 'max_iters', 'val_interval'):
+            if key in train_cfg and not _is_pos_int(train_cfg[key]):
+                raise ConfigError(f'train_cfg.{key}={train_cfg[key]!r}: expected a positive '
+                                  'integer.')
 
 
 def scale_epochs(cfg: Config, epochs: int) -> Config:
@@ -142,10 +227,10 @@ def scale_epochs(cfg: Config, epochs: int) -> Config:
     train_cfg = cfg.get('train_cfg') or {}
     old = train_cfg.get('max_epochs')
     if old is None or train_cfg.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
-        raise ValueError('--epochs needs an epoch-based train loop (train_cfg.max_epochs); '
+        raise ConfigError('--epochs needs an epoch-based train loop (train_cfg.max_epochs); '
                          f'this config has train_cfg={dict(train_cfg)}.')
     if epochs < 1:
-        raise ValueError(f'--epochs must be >= 1, got {epochs}.')
+        raise ConfigError(f'--epochs must be >= 1, got {epochs}.')
     f = epochs / old
 
     def scale(b):
@@ -181,27 +266,93 @@ def scale_epochs(cfg: Config, epochs: int) -> Config:
     return cfg
 
 
+def log_data_summary() -> str:
+    """Log the files the datasets and the image loader did not use in this process (the run
+    summary of ``tools/train.py`` / ``tools/test.py``); returns the text ('' when none)."""
+    from asym_plugins.data.datasets.file_layout import skipped_files_summary
+    from asym_plugins.data.transforms.loading import LoadReIDImage
+    text = skipped_files_summary()
+    if LoadReIDImage.num_skipped:
+        text += (('\n' if text else '') + f'  LoadReIDImage: {LoadReIDImage.num_skipped} '
+                 'undecodable image(s) skipped while loading (this process)')
+    if text:
+        print_log('Data summary: files not used (each was logged with its reason):\n' + text,
+                  logger='current', level=30)
+    return text
+
+
+def use_safe_checkpoint_hook(cfg: Config) -> None:
+    """``default_hooks.checkpoint`` of type ``CheckpointHook`` -> ``asym.SafeCheckpointHook``
+    (same arguments; keep-last-N deletes only after the new checkpoint is in place)."""
+    ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(ckpt, dict) and str(ckpt.get('type', '')).split('.')[-1] == 'CheckpointHook':
+        ckpt['type'] = 'asym.SafeCheckpointHook'
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> Config:
+    """Set ``cfg.resume`` / ``cfg.load_from`` for ``--resume`` (call it with ``cfg.work_dir``
+    set, after locking the work dir).
+
+    * ``None``: no resume.
+    * ``'latest'`` (bare ``--resume``): the checkpoint of :func:`find_resume_checkpoint`;
+      nothing to resume stops with :class:`MissingInputError`.
+    * ``'auto'``: the same, but with nothing to resume the run starts from scratch (logged).
+    * a path: that file (must exist and pass the checkpoint checks).
+    """
+    from .checkpoint import checkpoint_problem
+    from .workdir import find_resume_checkpoint
+    if resume is None:
+        return cfg
+    if resume in ('auto', 'latest'):
+        path, notes = find_resume_checkpoint(cfg.work_dir)
+        for note in notes:
+            print_log(f'--resume: {note}.', logger='current', level=30)
+        if path is None:
+            if resume == 'auto':
+                print_log(f'--resume auto: nothing to resume in {cfg.work_dir}; training from '
+                          'scratch.', logger='current', level=30)
+                cfg.resume, cfg.load_from = False, None
+                return cfg
+            raise MissingInputError(
+                f'--resume: nothing to resume in work dir {cfg.work_dir!r} ('
+                + '; '.join(notes) + '). Drop --resume to train from scratch, pass '
+                '--resume auto to resume only when there is a checkpoint, or --resume '
+                'PATH.pth.')
+        print_log(f'--resume: resuming from {path}.', logger='current')
+        cfg.resume, cfg.load_from = True, path
+        return cfg
+    problem = checkpoint_problem(resume)
+    if problem is not None:
+        raise MissingInputError(f'--resume {resume!r}: the checkpoint {problem}; pass an '
+                                'existing .pth, or "auto" / no value for the latest in '
+                                '--work-dir.')
+    cfg.resume, cfg.load_from = True, resume
+    return cfg
+
+
 def prepare_runtime_cfg(cfg: Config, args) -> Config:
     """Apply the common command-line flags of ``tools/train.py`` and ``tools/test.py``.
 
-    ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``,
-    ``epochs`` (:func:`scale_epochs`, applied after ``cfg_options``).
+    ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``
+    (:func:`apply_resume`), ``epochs`` (:func:`scale_epochs`, applied after ``cfg_options``).
+    Checks the config (:func:`validate_cfg`) and its local inputs (:func:`check_local_paths`)
+    before anything is built.
     On a machine without CUDA and with a launcher, the process group is initialised here with
     gloo (MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally).
     """
     check_cfg_option_keys(cfg, args.cfg_options)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    validate_cfg(cfg, args.cfg_options)
     if getattr(args, 'epochs', None) is not None:
         scale_epochs(cfg, args.epochs)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(cfg.filename)
+        cfg.work_dir = default_work_dir(cfg.filename, args.cfg_options)
 
     check_local_paths(cfg)
-    fill_num_classes(cfg)
     if getattr(args, 'amp', False):
         if torch.cuda.is_available():
             optim = cfg.optim_wrapper
@@ -218,15 +369,8 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
     for name in ('PortableCheckpointHook', 'ProgressBarHook'):
         if not any(str(h.get('type', '')).split('.')[-1] == name for h in hooks):
             hooks.append(dict(type=f'asym.{name}'))
-
-    resume = getattr(args, 'resume', None)
-    if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif resume is not None:
-        if not osp.isfile(resume):
-            raise FileNotFoundError(f'--resume {resume!r}: no such checkpoint file; pass an '
-                                    'existing .pth or "auto" for the latest in --work-dir.')
-        cfg.resume, cfg.load_from = True, resume
+    use_safe_checkpoint_hook(cfg)
+    apply_resume(cfg, getattr(args, 'resume', None))
 
     if args.launcher != 'none' and not torch.cuda.is_available():
         _set_gloo_defaults(cfg)

@@ -5,14 +5,16 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from asym_plugins.engine.cli import MissingInputError, UserError
 from asym_plugins.registry import DATASETS
 
 SPLITS = ('train', 'query', 'gallery')
 MODALITIES = ('visible', 'infrared')
 
 
-class DatasetFormatError(ValueError):
-    """A dataset on disk does not have the expected layout or content."""
+class DatasetFormatError(UserError, ValueError):
+    """A dataset on disk does not have the expected layout or content (a user error: the
+    command-line tools print it without a traceback)."""
 
 
 @DATASETS.register_module()
@@ -68,7 +70,7 @@ class ReIDDataset(BaseDataset):
     def check_data_root(self, *subdirs: str) -> None:
         """Raise a clear error when ``data_root`` or one of ``subdirs`` is missing."""
         if not self.data_root or not osp.isdir(self.data_root):
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f'{type(self).__name__}: data_root {self.data_root!r} does not exist. Set '
                 f"data_root in the config (e.g. --cfg-options "
                 f"train_dataloader.dataset.data_root=/path/to/data) to the folder that holds "
@@ -76,7 +78,7 @@ class ReIDDataset(BaseDataset):
         for sub in subdirs:
             path = osp.join(self.data_root, sub)
             if not osp.exists(path):
-                raise FileNotFoundError(
+                raise MissingInputError(
                     f'{type(self).__name__}: expected {path!r} under data_root '
                     f'{self.data_root!r}; the dataset layout is described in the docstring of '
                     f'{type(self).__module__}.{type(self).__name__}.')

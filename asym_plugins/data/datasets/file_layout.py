@@ -7,25 +7,93 @@ Every parser of this package subclasses :class:`FileLayoutDataset`, which adds t
   a torchreid-style nesting (``market1501/Market-1501-v15.09.15/``); each parser lists the
   folder names it accepts in ``ROOT_NAMES`` and :meth:`resolve_dataset_root` picks the first
   that holds the files the requested split needs;
-* ``verify_images=True``: decode every image once at scan time (``cv2.imread``) and raise
-  :class:`DatasetFormatError` naming the first file that does not decode;
+* ``verify_images`` (on by default for query/gallery): check every image once at scan time
+  (header, then a full decode that refuses truncated files) and raise
+  :class:`DatasetFormatError` naming the ones that fail; files that passed are cached by
+  path, size and mtime (``$ASYM_CACHE_DIR`` or ``~/.cache/asym-reid``), so a restart only
+  checks new or changed files;
+* nothing dropped silently: a file that cannot be used (dangling or looping symlink, a folder
+  named like an image) is logged with the reason, counted in ``metainfo['num_skipped']`` and in
+  :func:`skipped_files_summary`; junk images (pid -1) are logged as a count;
+* paths read from annotation lists / JSON are refused when they leave the dataset folder
+  (``../``, absolute paths), naming the file and line (entry);
 * part masks: when the dataset folder holds a ``part_masks/`` tree (written by
   :func:`asym_plugins.data.synthetic.writer.write_layout`) that mirrors the image paths with a
   ``.png`` suffix (``<root>/query/0002_c1s1_000451_03.jpg`` ->
   ``<root>/part_masks/query/0002_c1s1_000451_03.png``), samples get ``part_mask_path``.
 """
+import collections
+import errno
 import json
 import os
 import os.path as osp
 import re
+import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 
+from ...engine.cli import MissingInputError
 from .base import DatasetFormatError, ReIDDataset
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 PART_MASK_DIR = 'part_masks'
+
+#: (dataset, split, reason) -> number of files skipped in this process (the run summary).
+SKIPPED: Dict[Tuple[str, str, str], int] = collections.Counter()
+
+
+def skipped_files_summary() -> str:
+    """One line per (dataset, split, reason) with the number of files skipped in this process
+    ('' when none); ``tools/train.py`` and ``tools/test.py`` log it at the end of a run."""
+    return '\n'.join(f'  {name} {split}: {n} skipped ({reason})'
+                     for (name, split, reason), n in sorted(SKIPPED.items()))
+
+
+def unusable_reason(path: str) -> Optional[str]:
+    """Why ``path`` (listed in a folder) is not a readable file, or None when it is one."""
+    if osp.isfile(path):
+        return None
+    if osp.islink(path):
+        try:
+            os.stat(path)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return f'symlink loop ({path} -> {os.readlink(path)})'
+            return f'dangling symlink ({path} -> {os.readlink(path)} does not exist)'
+    if osp.isdir(path):
+        return 'a folder, not a file'
+    return 'not a regular file'
+
+
+def _cache_file() -> str:
+    root = os.environ.get('ASYM_CACHE_DIR') or osp.join(osp.expanduser('~'), '.cache',
+                                                        'asym-reid')
+    return osp.join(root, 'verified_images.json')
+
+
+def check_image(path: str) -> Optional[str]:
+    """None when ``path`` is a complete image, else why not: PIL reads the header
+    (``verify``), then decodes every pixel with truncated files refused (libjpeg would fill
+    the missing part with grey and only warn)."""
+    try:
+        from PIL import Image, ImageFile
+    except ImportError:  # pragma: no cover - Pillow comes with torchvision / mmcv
+        import cv2
+        return None if cv2.imread(path, cv2.IMREAD_UNCHANGED) is not None else \
+            'cv2.imread returned None'
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            im.load()
+    except Exception as err:  # noqa: BLE001 - any failure means "not a usable image"
+        return f'{type(err).__name__}: {err}'
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
+    return None
 
 
 class FileLayoutDataset(ReIDDataset):
@@ -35,9 +103,11 @@ class FileLayoutDataset(ReIDDataset):
         data_root: the dataset folder, its parent, or a parent with the usual nesting (see each
             parser's ``ROOT_NAMES``).
         split: ``'train'``, ``'query'`` or ``'gallery'``.
-        verify_images: decode every image with ``cv2.imread`` while scanning and raise
-            :class:`DatasetFormatError` naming the first one that fails (slow on real data;
-            off by default: during training the loading transform handles broken files).
+        verify_images: check every image while scanning (header + full decode, truncated
+            files refused; cached by size+mtime) and raise :class:`DatasetFormatError` naming
+            the ones that fail. None (default): on for 'query'/'gallery' (a broken test image
+            would otherwise stop the first validation, epochs later), off for 'train' (the
+            loading transform skips broken files with a logged count).
         **kwargs: passed to :class:`ReIDDataset`.
     """
 
@@ -47,10 +117,11 @@ class FileLayoutDataset(ReIDDataset):
     #: human-readable dataset name used in messages.
     DATASET_NAME: str = ''
 
-    def __init__(self, data_root: str = '', split: str = 'train', verify_images: bool = False,
-                 **kwargs):
-        self.verify_images = verify_images
+    def __init__(self, data_root: str = '', split: str = 'train',
+                 verify_images: Optional[bool] = None, **kwargs):
+        self.verify_images = (split != 'train') if verify_images is None else verify_images
         self.dataset_root: Optional[str] = None
+        self.skipped: List[Tuple[str, str]] = []
         super().__init__(data_root=data_root, split=split, **kwargs)
 
     # -- root resolution -----------------------------------------------------------------
@@ -84,28 +155,78 @@ class FileLayoutDataset(ReIDDataset):
             self.check_data_root(*[osp.join(best, r) if best else r for r in required])
         except FileNotFoundError as err:
             accepted = ', '.join(repr(c) for c in self.ROOT_NAMES) or 'none'
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f'{err} {self._name} needs {list(required)} for split {self.split!r}; '
                 f'data_root may be the dataset folder itself or a parent holding one of: '
                 f'{accepted}.') from None
         raise AssertionError('unreachable')  # check_data_root raised or found everything
 
     # -- scanning helpers ----------------------------------------------------------------
+    def skip_file(self, path: str, reason: str) -> None:
+        """Record and log a file of the dataset that is not used, with the reason."""
+        self.skipped.append((path, reason))
+        SKIPPED[(self._name, self.split, reason.split(' (')[0])] += 1
+        print_log(f'{self._name} {self.split}: skipped {path}: {reason}.', logger='current',
+                  level=30)
+
     def list_images(self, folder: str, extensions: Iterable[str] = IMG_EXTENSIONS) -> List[str]:
-        """Sorted image files directly in ``folder`` (other files such as Thumbs.db ignored)."""
+        """Sorted image files directly in ``folder`` (other files such as Thumbs.db ignored;
+        an image name that is no readable file, e.g. a dangling symlink, is skipped and logged
+        with :meth:`skip_file`)."""
         exts = tuple(e.lower() for e in extensions)
-        return [osp.join(folder, f) for f in sorted(os.listdir(folder))
-                if f.lower().endswith(exts) and osp.isfile(osp.join(folder, f))]
+        out = []
+        for f in sorted(os.listdir(folder)):
+            if not f.lower().endswith(exts):
+                continue
+            path = osp.join(folder, f)
+            reason = unusable_reason(path)
+            if reason is None:
+                out.append(path)
+            else:
+                self.skip_file(path, reason)
+        return out
 
     def list_images_in_pid_folders(self, folder: str,
                                    extensions: Iterable[str] = IMG_EXTENSIONS) -> List[str]:
-        """Sorted image files one level down: ``folder/<pid>/<file>``."""
+        """Sorted image files one level down: ``folder/<pid>/<file>`` (a dangling or looping
+        symlink in place of a pid folder is skipped and logged)."""
         paths = []
         for sub in sorted(os.listdir(folder)):
             sub_path = osp.join(folder, sub)
             if osp.isdir(sub_path):
                 paths.extend(self.list_images(sub_path, extensions))
+            elif osp.islink(sub_path):
+                self.skip_file(sub_path, unusable_reason(sub_path) or 'not a folder')
         return paths
+
+    def resolve_listed(self, base: str, rel: str, where: str) -> str:
+        """``base/rel`` for a path read from an annotation file (``where``: ``file:line`` or
+        ``file entry i``); refused when it is absolute or leaves the dataset folder (the check
+        is on the path as written, so symlinks inside the dataset are fine)."""
+        root = osp.normpath(osp.abspath(self.dataset_root or base))
+        path = osp.normpath(osp.join(osp.abspath(base), rel))
+        if osp.isabs(rel) or not path.startswith(root + os.sep):
+            raise DatasetFormatError(
+                f'{self._name}: {where}: path {rel!r} leaves the dataset folder {root} '
+                '(annotation paths must be relative and stay inside it: no absolute paths or '
+                "'..'). Fix the line, or restore the file from the release.")
+        return osp.join(base, osp.relpath(path, osp.abspath(base)))
+
+    def read_list_entries(self, path: str, example: str, base: str,
+                          with_label: bool = True) -> List[Tuple[str, Optional[int], str]]:
+        """:meth:`read_list_file` with every path resolved under ``base`` by
+        :meth:`resolve_listed`: ``(path, label, 'file:line')`` triples."""
+        out = []
+        lines = self._list_lines(path)
+        for (rel, label), lineno in zip(self.read_list_file(path, example, with_label), lines):
+            where = f'{path}:{lineno}'
+            out.append((self.resolve_listed(base, rel, where), label, where))
+        return out
+
+    @staticmethod
+    def _list_lines(path: str) -> List[int]:
+        with open(path, 'r', encoding='utf-8') as f:
+            return [i for i, line in enumerate(f, 1) if line.split()]
 
     def match_name(self, pattern: 're.Pattern', path: str, example: str) -> 're.Match':
         """``pattern.match`` on the file name of ``path``, or a :class:`DatasetFormatError`."""
@@ -125,7 +246,7 @@ class FileLayoutDataset(ReIDDataset):
         False and the line has only a path.
         """
         if not osp.isfile(path):
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f'{self._name}: list file {path!r} does not exist (lines like {example!r}).')
         out = []
         with open(path, 'r', encoding='utf-8') as f:
@@ -150,7 +271,7 @@ class FileLayoutDataset(ReIDDataset):
     def load_json(self, path: str):
         """``json.load`` with an error naming the file and the position of a syntax error."""
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{self._name}: annotation file {path!r} does not exist.')
+            raise MissingInputError(f'{self._name}: annotation file {path!r} does not exist.')
         with open(path, 'r', encoding='utf-8') as f:
             try:
                 return json.load(f)
@@ -161,6 +282,7 @@ class FileLayoutDataset(ReIDDataset):
 
     def log_skipped(self, count: int, what: str) -> None:
         if count:
+            SKIPPED[(self._name, self.split, what)] += count
             print_log(f'{self._name}: ignored {count} {what} in the {self.split} split '
                       f'({self.dataset_root}).', logger='current')
 
@@ -174,7 +296,8 @@ class FileLayoutDataset(ReIDDataset):
         self._attach_part_masks(samples)
         if self.verify_images:
             self._verify_decodable(samples)
-        self._metainfo.update(dataset_root=self.dataset_root, **self.extra_metainfo(samples))
+        self._metainfo.update(dataset_root=self.dataset_root, num_skipped=len(self.skipped),
+                              **self.extra_metainfo(samples))
         return samples
 
     def _attach_part_masks(self, samples: List[Dict]) -> None:
@@ -196,16 +319,49 @@ class FileLayoutDataset(ReIDDataset):
                       f'images have no part mask under {mask_root}.', logger='current')
 
     def _verify_decodable(self, samples: List[Dict]) -> None:
-        import cv2
-
         from ...progress import progress
-        for s in progress(samples, desc=f'{self._name} {self.split}: decoding', unit='img'):
-            path = s['img_path']
-            if cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
-                raise DatasetFormatError(
-                    f'{self._name}: image {path!r} cannot be decoded (cv2.imread returned None): '
-                    'the file is truncated, empty or not an image. Re-extract the dataset or '
-                    'delete the file.')
+        cache_path = _cache_file()
+        try:
+            with open(cache_path, 'r', encoding='utf-8') as f:
+                cache = json.load(f)
+        except (OSError, ValueError):
+            cache = {}
+        todo = []
+        for s in samples:
+            path = osp.abspath(s['img_path'])
+            try:
+                st = os.stat(path)
+            except OSError as err:
+                raise DatasetFormatError(f'{self._name}: image {path!r} cannot be read: '
+                                         f'{err.strerror}.') from None
+            key = [st.st_size, st.st_mtime_ns]
+            if cache.get(path) != key:
+                todo.append((path, key))
+        bad = []
+        for path, key in progress(todo, desc=f'{self._name} {self.split}: checking images',
+                                  unit='img'):
+            problem = check_image(path)
+            if problem is None:
+                cache[path] = key
+            else:
+                bad.append(f'{path!r} cannot be decoded ({problem})')
+        if todo:
+            try:
+                os.makedirs(osp.dirname(cache_path), exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=osp.dirname(cache_path), suffix='.tmp')
+                with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                    json.dump(cache, f)
+                os.replace(tmp, cache_path)
+            except OSError as err:  # a read-only home: checks simply repeat next time
+                print_log(f'could not write the image-check cache {cache_path}: {err}',
+                          logger='current', level=30)
+        if bad:
+            raise DatasetFormatError(
+                f'{self._name}: {len(bad)} {self.split} image(s) are truncated, empty or not '
+                'images: ' + '; '.join(bad[:20]) + (f' ... and {len(bad) - 20} more'
+                                                    if len(bad) > 20 else '')
+                + '. Re-extract the dataset or delete the files (verify_images=False skips '
+                'this check).')
 
 
 class BoundingBoxFolderDataset(FileLayoutDataset):

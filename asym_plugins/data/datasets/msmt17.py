@@ -83,8 +83,9 @@ class MSMT17(FileLayoutDataset):
         samples = []
         for list_name in lists:
             list_path = osp.join(root, list_name)
-            for rel, label in self.read_list_file(list_path, self.LIST_EXAMPLE):
-                path = osp.join(img_dir, rel)
+            for path, label, where in self.read_list_entries(list_path, self.LIST_EXAMPLE,
+                                                             img_dir):
+                rel = osp.relpath(path, img_dir)
                 m = self.match_name(self.NAME_PATTERN, path, self.NAME_EXAMPLE)
                 cam = int(m.group(3))
                 if not 1 <= cam <= self.NUM_CAMS:
@@ -93,7 +94,7 @@ class MSMT17(FileLayoutDataset):
                         f'1..{self.NUM_CAMS} in the third field of {self.NAME_EXAMPLE!r}.')
                 if not osp.isfile(path):
                     raise DatasetFormatError(
-                        f'MSMT17: {list_path} lists {rel!r} but {path!r} does not exist.')
+                        f'MSMT17: {where} lists {rel!r} but {path!r} does not exist.')
                 samples.append(dict(img_path=path, pid=label, camid=cam - 1,
                                     modality='visible'))
         return samples

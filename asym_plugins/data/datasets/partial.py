@@ -137,11 +137,12 @@ class PartialILIDS(FileLayoutDataset):
         target = osp.join(root, self.LAYOUTS[layout][side])
         if layout == 'lists':
             entries = []
-            for rel, label in self.read_list_file(target, 'Probe/001.jpg', with_label=False):
-                path = osp.join(root, rel)
+            for path, label, where in self.read_list_entries(target, 'Probe/001.jpg', root,
+                                                             with_label=False):
                 if not osp.isfile(path):
                     raise DatasetFormatError(
-                        f'Partial-iLIDS: {target} lists {rel!r} but {path!r} does not exist.')
+                        f'Partial-iLIDS: {where} lists {osp.relpath(path, root)!r} but {path!r} '
+                        'does not exist.')
                 entries.append((path, label))
         else:
             entries = [(p, None) for p in self.list_images(target)]

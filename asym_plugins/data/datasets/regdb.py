@@ -74,12 +74,13 @@ class RegDB(FileLayoutDataset):
         for f in files:
             list_path = osp.join(root, f)
             thermal = 'thermal' in osp.basename(f)
-            for rel, label in self.read_list_file(list_path, self.LINE_EXAMPLE):
-                path = osp.join(root, rel)
+            for path, label, where in self.read_list_entries(list_path, self.LINE_EXAMPLE,
+                                                             root):
                 if not osp.isfile(path):
                     raise DatasetFormatError(
-                        f'RegDB: {list_path} lists {rel!r} but {path!r} does not exist '
-                        f'(paths are relative to the RegDB folder, e.g. {self.LINE_EXAMPLE!r}).')
+                        f'RegDB: {where} lists {osp.relpath(path, root)!r} but {path!r} does not '
+                        f'exist (paths are relative to the RegDB folder, e.g. '
+                        f'{self.LINE_EXAMPLE!r}).')
                 samples.append(dict(img_path=path, pid=label, camid=int(thermal),
                                     modality='infrared' if thermal else 'visible'))
         return samples

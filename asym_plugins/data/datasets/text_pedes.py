@@ -78,7 +78,11 @@ class TextPedesDataset(FileLayoutDataset):
                     f'{self._name}: {ann_path} entry {i} (id {e.get("id")}) has no image path '
                     f'{self.PATH_KEY!r}; entries need "{self.PATH_KEY}": "<path under '
                     f'{self.IMG_DIR}/>".')
-            path = osp.join(img_root, rel)
+            if not isinstance(rel, str):
+                raise DatasetFormatError(
+                    f'{self._name}: {ann_path} entry {i}: {self.PATH_KEY!r} is '
+                    f'{type(rel).__name__}; expected a path string under {self.IMG_DIR}/.')
+            path = self.resolve_listed(img_root, rel, f'{ann_path} entry {i} (id {e.get("id")})')
             if not osp.isfile(path):
                 raise DatasetFormatError(
                     f'{self._name}: {ann_path} entry {i} points to {rel!r} but {path!r} does not '

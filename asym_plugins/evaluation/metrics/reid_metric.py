@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import tempfile
+import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from asym_plugins.engine.cli import ConfigKeyError, MissingInputError, UserError
 from asym_plugins.registry import METRICS
 from ..distance import DISTANCE_METRICS, compute_distance, l2_normalize
 from ..rank import evaluate_rank
@@ -48,6 +50,10 @@ def to_cpu_feature(x: Any, key: str = 'pred_feature') -> torch.Tensor:
     return x.detach().to('cpu', torch.float32)
 
 
+class FeatureFileError(UserError, ValueError):
+    """A saved features file that cannot be used (the message names the file and the key)."""
+
+
 FEATURE_KEYS = ('qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids')
 PATH_KEYS = ('q_img_paths', 'g_img_paths')
 
@@ -58,49 +64,81 @@ def load_features_npz(path: str, swap: bool = False, with_paths: bool = False
 
     Returns ``FEATURE_KEYS`` (pids / camids as int64 vectors) plus ``PATH_KEYS`` when
     ``with_paths``; ``swap`` exchanges the query and gallery sides. Errors name the file and the
-    key: missing file or keys, empty or non-2-D features, NaN/inf rows, per-side length or
-    feature-dimension mismatch.
+    key: missing file or keys, a truncated or non-npz file, empty or non-2-D features, NaN/inf
+    rows, pids/camids that are not integers (a float 3.5 is refused, not truncated), per-side
+    length or feature-dimension mismatch. All are
+    :class:`~asym_plugins.engine.cli.UserError` subclasses (CLIs stop without a traceback).
     """
     keys = FEATURE_KEYS + (PATH_KEYS if with_paths else ())
     if not osp.isfile(path):
-        raise FileNotFoundError(f'features file {path!r} does not exist; write one with '
+        raise MissingInputError(f'features file {path!r} does not exist; write one with '
                                 'tools/test.py CONFIG CKPT --save-features FILE.npz')
-    with np.load(path, allow_pickle=False) as data:
-        missing = [key for key in keys if key not in data.files]
-        if missing:
-            hint = (' (saved before image paths were recorded: run tools/test.py '
-                    '--save-features again)' if set(missing) <= set(PATH_KEYS) else '')
-            raise KeyError(f'{path} lacks the key(s) {missing} (has {sorted(data.files)}); '
-                           f'expected {list(keys)}: query/gallery features (N, D) and their '
-                           'pids and camids, as written by tools/test.py --save-features'
-                           f'{hint}.')
-        out = {key: np.asarray(data[key]) for key in keys}
+    redo = 'write it again with tools/test.py CONFIG CKPT --save-features FILE.npz'
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, 'files'):
+                raise FeatureFileError(f'{path} holds a single array, not an .npz archive; '
+                                       f'{redo}.')
+            missing = [key for key in keys if key not in data.files]
+            if missing:
+                hint = (' (saved before image paths were recorded: run tools/test.py '
+                        '--save-features again)' if set(missing) <= set(PATH_KEYS) else '')
+                raise ConfigKeyError(
+                    f'{path} lacks the key(s) {missing} (has {sorted(data.files)}); expected '
+                    f'{list(keys)}: query/gallery features (N, D) and their pids and camids, as '
+                    f'written by tools/test.py --save-features{hint}.')
+            out = {key: np.asarray(data[key]) for key in keys}
+    except UserError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise FeatureFileError(f'features file {path!r} cannot be read (truncated or not an '
+                               f'.npz: {type(err).__name__}: {err}); {redo}.') from None
     for side in ('q', 'g'):
         f = out[f'{side}f']
         if f.ndim != 2 or f.shape[0] == 0:
-            raise ValueError(f'{path}: {side}f must be a non-empty (N, D) array, got shape '
+            raise FeatureFileError(f'{path}: {side}f must be a non-empty (N, D) array, got shape '
                              f'{f.shape}')
+        if f.dtype.kind not in 'fiu':
+            raise FeatureFileError(f'{path}: {side}f has dtype {f.dtype}; expected numbers.')
         if not np.isfinite(f).all():
-            raise ValueError(f'{path}: {side}f has NaN or inf values '
+            raise FeatureFileError(f'{path}: {side}f has NaN or inf values '
                              f'({int((~np.isfinite(f)).any(axis=1).sum())} rows)')
         for key in (f'{side}_pids', f'{side}_camids') + ((f'{side}_img_paths',)
                                                           if with_paths else ()):
             v = out[key].reshape(-1)
             if len(v) != f.shape[0]:
-                raise ValueError(f'{path}: {key} has {len(v)} entries but {side}f has '
-                                 f'{f.shape[0]} rows')
-            out[key] = v if key.endswith('paths') else v.astype(np.int64)
+                raise FeatureFileError(f'{path}: {key} has {len(v)} entries but {side}f has '
+                                       f'{f.shape[0]} rows')
+            if not key.endswith('paths'):
+                v = _integral(v, f'{path}: {key}', FeatureFileError)
+            out[key] = v
     if out['qf'].shape[1] != out['gf'].shape[1]:
-        raise ValueError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} vs '
+        raise FeatureFileError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} vs '
                          f'{out["gf"].shape[1]}')
     if swap:
         out = {(('g' if k[0] == 'q' else 'q') + k[1:]): v for k, v in out.items()}
     return out
 
 
+def _integral(v: np.ndarray, what: str, error) -> np.ndarray:
+    """``v`` as int64, refusing values that are not whole numbers (or not numbers)."""
+    if v.dtype.kind in 'iu':
+        return v.astype(np.int64)
+    if v.dtype.kind in 'fb':
+        f = v.astype(np.float64)
+        bad = ~np.isfinite(f) | (f != np.round(f))
+        if bad.any():
+            raise error(f'{what} must hold whole numbers; {int(bad.sum())} are not (first: '
+                        f'{v[bad][0]!r}). Identity and camera ids are integers: save them as '
+                        'such (tools/test.py --save-features does).')
+        return f.astype(np.int64)
+    raise error(f'{what} has dtype {v.dtype}; expected integers.')
+
+
 def save_features_npz(path: str, **arrays) -> None:
     """``np.savez`` written to a temporary file in the same folder, then ``os.replace``d, so a
-    reader never sees a half-written file."""
+    reader never sees a half-written file; the file gets the permissions a plain ``open``
+    would give (``0o666`` minus the umask; ``mkstemp`` alone gives ``0600``)."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.npz', dir=folder)
@@ -108,6 +146,9 @@ def save_features_npz(path: str, **arrays) -> None:
         with os.fdopen(fd, 'wb') as f:
             np.savez(f, **{k: (v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
                            for k, v in arrays.items()})
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
