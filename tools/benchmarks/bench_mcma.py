@@ -1,4 +1,4 @@
-"""One MCMA training step vs the baseline's, measured in the same run.
+"""One MCMA training step vs the baseline's, each in its own process (``harness.py``).
 
 Both models come from one config (default: the CPU twin ``configs/mcma/synthetic_text.py``);
 the baseline is that config with ``shared_decoder=False`` and no reconstruction or
@@ -6,33 +6,33 @@ bisimulation loss (the ablation's first row), so the encoders, batch and optimis
 A step is forward (``mode='loss'``) + backward + AdamW update on one identity-sampled batch of
 the config's training data (P x 2 images with one caption each).
 
-* Time: ``--steps`` steps per model after ``--warmup``, interleaved (baseline, MCMA, baseline,
-  ...) so that a change of machine load hits both; the median step time of each and their
-  ratio are printed.
-* Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` over the measured steps minus the
-  allocation before them. On CPU, each model runs in a fresh subprocess: after one warm-up
-  step the RSS is read, the kernel's high-water mark is reset (``/proc/self/clear_refs``) and
-  the peak RSS (``VmHWM``) after the steps minus that RSS is the step's extra memory.
+* Time: each model in a fresh process with the same thread settings; warm-up step(s), then
+  ``--repeat`` timed steps (median), in the harness's thread modes; ratio MCMA / baseline.
+* Peak memory: a separate run per model; on CUDA ``torch.cuda.max_memory_allocated`` over one
+  step minus the allocation before it, on CPU the peak RSS growth over one step (``VmHWM``
+  reset after the warm-up).
+* Correctness (also ``--quick``): every loss term is finite, and MCMA reports the
+  reconstruction / bisimulation terms the baseline does not have.
 
 Examples::
-    OMP_NUM_THREADS=1 python tools/benchmarks/bench_mcma.py
-    python tools/benchmarks/bench_mcma.py --paper --device cuda   # ViT-B/16 + BERT-base shapes
+    python tools/benchmarks/bench_mcma.py --quick
+    python tools/benchmarks/bench_mcma.py --repeat 8
+    python tools/benchmarks/bench_mcma.py --paper --device cuda --modes 1   # ViT-B/16 + BERT
 """
 import argparse
 import copy
-import gc
-import json
+import math
 import os
 import os.path as osp
-import statistics
-import subprocess
 import sys
-import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(1, ROOT)
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
+import harness  # noqa: E402
 import torch  # noqa: E402
 
 BASELINE = dict(shared_decoder=False,
@@ -42,15 +42,13 @@ BASELINE = dict(shared_decoder=False,
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--config', default=osp.join(ROOT, 'configs/mcma/synthetic_text.py'))
-    p.add_argument('--steps', type=int, default=8)
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--batch-size', type=int, default=None, help='default: the config\'s')
-    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='default: the config\'s (--quick: 8)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--paper', action='store_true',
                    help='ViT-B/16 at 384x128 + a BERT-base-shaped text encoder (random '
                         'weights, built from the MiniLM config), 512-d, 77 tokens')
-    p.add_argument('--worker', choices=['baseline', 'mcma'], help=argparse.SUPPRESS)
+    harness.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -118,91 +116,56 @@ def build(args, variant: str):
     return model, opt
 
 
-def step(model, opt, batch) -> None:
+def step(model, opt, batch) -> dict:
     data = model.data_preprocessor(batch, True)
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if k.startswith('loss_'))
     opt.zero_grad(set_to_none=True)
     total.backward()
     opt.step()
+    return {k: float(v.detach()) for k, v in losses.items() if k.startswith('loss_')}
 
 
-def sync(device):
-    if str(device).startswith('cuda'):
-        torch.cuda.synchronize()
+def side(variant):
+    def factory(args, data):
+        model, opt = build(args, variant)
+        batch = make_batch(args, model.num_classes)
+        dev = torch.device(args.device)
+        return harness.Prepared(
+            run=lambda: step(model, opt, batch),
+            sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
+            cuda_device=dev if dev.type == 'cuda' else None,
+            to_json=lambda losses: dict(
+                losses=losses, batch=len(batch['inputs']),
+                params_m=sum(p.numel() for p in model.parameters()) / 1e6))
+    return factory
 
 
-def _status(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f'{field} not in /proc/self/status')
+SIDES = {'baseline': side('baseline'), 'mcma': side('mcma')}
 
 
-def worker(args) -> dict:
-    """CPU peak memory of one model's training steps, in this (fresh) process."""
-    model, opt = build(args, args.worker)
-    batch = make_batch(args, model.num_classes)
-    step(model, opt, batch)
-    gc.collect()
-    before = _status('VmRSS')
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # reset VmHWM to the current RSS
-    for _ in range(max(1, args.steps // 2)):
-        step(model, opt, batch)
-    return dict(variant=args.worker, peak_extra_mb=(_status('VmHWM') - before) / 2 ** 20,
-                rss_before_mb=before / 2 ** 20)
+def check(results):
+    for v, r in results.items():
+        bad = {k: x for k, x in r['losses'].items() if not math.isfinite(x)}
+        assert not bad, f'{v}: non-finite loss terms {bad}'
+    extra = sorted(set(results['mcma']['losses']) - set(results['baseline']['losses']))
+    assert extra, 'MCMA reports no loss term beyond the baseline\'s'
+    return (f'all loss terms finite; MCMA adds {", ".join(extra)}; params baseline '
+            f'{results["baseline"]["params_m"]:.2f} M, MCMA {results["mcma"]["params_m"]:.2f} M, '
+            f'batch {results["mcma"]["batch"]}')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return
-    models = {v: build(args, v) for v in ('baseline', 'mcma')}
-    batch = make_batch(args, models['mcma'][0].num_classes)
-    print(f'device {args.device}, threads {torch.get_num_threads()}, batch '
-          f'{len(batch["inputs"])} ({"paper shapes" if args.paper else args.config})')
-    times = {v: [] for v in models}
-    for i in range(args.warmup + args.steps):
-        for v, (model, opt) in models.items():
-            sync(args.device)
-            t = time.perf_counter()
-            step(model, opt, batch)
-            sync(args.device)
-            if i >= args.warmup:
-                times[v].append(time.perf_counter() - t)
-    med = {v: statistics.median(ts) for v, ts in times.items()}
-    mem = {}
-    if str(args.device).startswith('cuda'):
-        for v, (model, opt) in models.items():
-            torch.cuda.empty_cache()
-            base = torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-            step(model, opt, batch)
-            mem[v] = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
-        how = 'torch.cuda.max_memory_allocated during a step, minus the allocation before it'
-    else:
-        for v in models:
-            cmd = [sys.executable, osp.abspath(__file__), '--worker', v, '--config', args.config,
-                   '--steps', str(args.steps), '--threads', str(args.threads), '--device', 'cpu']
-            if args.batch_size:
-                cmd += ['--batch-size', str(args.batch_size)]
-            if args.paper:
-                cmd.append('--paper')
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            mem[v] = json.loads(out.strip().splitlines()[-1])['peak_extra_mb']
-        how = ('peak RSS (VmHWM, reset after a warm-up step) minus RSS before the steps, '
-               'one fresh process per model')
-    params = {v: sum(p.numel() for p in m.parameters()) / 1e6 for v, (m, _) in models.items()}
-    for v in models:
-        print(f'{v:9s} params {params[v]:7.2f} M   step {med[v] * 1000:8.1f} ms (median of '
-              f'{len(times[v])})   peak step memory {mem[v]:8.1f} MiB')
-    print(f'MCMA / baseline: time x{med["mcma"] / med["baseline"]:.2f}, '
-          f'peak memory x{mem["mcma"] / max(mem["baseline"], 1e-9):.2f}')
-    print(f'memory measured as: {how}')
+    if args.quick and args.batch_size is None:
+        args.batch_size = 8
+    if harness.is_child(args):
+        return harness.child_main(args, SIDES)
+    title = (f'MCMA training step vs baseline, seconds per step, device {args.device}, '
+             f'{"paper shapes" if args.paper else osp.relpath(args.config, ROOT)}, batch '
+             f'{args.batch_size or "of the config"}')
+    harness.run(args, [harness.Side('baseline', 'baseline step'), harness.Side('mcma', 'MCMA step')],
+                reference='baseline', check=check, title=title)
 
 
 if __name__ == '__main__':
