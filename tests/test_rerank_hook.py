@@ -15,6 +15,15 @@ from asym_plugins.methods.sim import similarity_inference
 HERE = osp.dirname(osp.abspath(__file__))
 
 
+def docs_snippet(first_line):
+    """The ```python block of docs/sim.md that starts with ``first_line``."""
+    with open(osp.join(osp.dirname(HERE), 'docs', 'sim.md')) as f:
+        blocks = [b.split('```')[0] for b in f.read().split('```python\n')[1:]]
+    found = [b for b in blocks if b.startswith(first_line)]
+    assert len(found) == 1, f'docs/sim.md has no single python block starting {first_line!r}'
+    return found[0]
+
+
 def _cross_modality_features(rng, n_ids=12, per_id=4, dim=16, shift=1.2):
     """Identities as clusters; 'infrared' queries carry a shared modality offset."""
     centers = rng.randn(n_ids, dim)
@@ -176,3 +185,21 @@ def test_k_reciprocal_hook_on_foreign_codebase(tmp_path):
     finally:
         sys.path.remove(osp.join(HERE, 'foreign_codebase'))
         sys.modules.pop('foreignreid', None)
+
+
+def test_docs_config_of_this_package_wraps_its_metric(tmp_path):
+    """docs/sim.md's kind-1 config: the base's hooks kept, the SIM hook added and reaching the
+    base's ReIDMetric."""
+    from mmengine.evaluator import Evaluator
+    from asym_plugins.registry import HOOKS
+    text = docs_snippet('# configs/baseline/synthetic_sim.py')
+    base = osp.join(osp.dirname(HERE), 'configs', 'baseline', 'synthetic.py')
+    (tmp_path / 'synthetic_sim.py').write_text(text.replace("'./synthetic.py'", repr(base)))
+    cfg = Config.fromfile(str(tmp_path / 'synthetic_sim.py'))
+    assert [h['type'] for h in cfg.custom_hooks] == ['PortableCheckpointHook',
+                                                     'asym.SIMRerankHook']
+    hook = HOOKS.build(dict(cfg.custom_hooks[1], type='SIMRerankHook'))
+    evaluator = Evaluator(ReIDMetric(**{k: v for k, v in cfg.test_evaluator.items()
+                                        if k != 'type'}))
+    hook._wrap_evaluator(evaluator)
+    assert 'sim' in evaluator.metrics[0].__dict__['_asym_rerank_prefixes']

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from conftest import require
 from mmengine.config import Config
 from mmengine.runner import Runner
+from test_rerank_hook import docs_snippet
 
 from asym_plugins.hooks import RerankHook, SIMRerankHook
 from asym_plugins.hooks.rerank_sources import cosine_to_distance
@@ -60,10 +61,24 @@ def _write_inshop(root, seed=0):
         f.write(f'{len(lines)}\nimage_name item_id evaluation_status\n' + '\n'.join(lines) + '\n')
 
 
-def _config(root, work_dir, hook=None):
-    """mmpretrain's own InShop retrieval config, tiny; ``hook``: the one added hook line."""
+def _docs_config(tmp_path):
+    """docs/sim.md's kind-3 config, written beside a copy of mmpretrain's own configs."""
+    import shutil
+    src = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs')
+    dst = tmp_path / 'configs'
+    for sub in ('_base_', 'arcface'):
+        shutil.copytree(osp.join(src, sub), dst / sub)
+    name = 'resnet50-arcface_8xb32_inshop_sim.py'
+    (dst / 'arcface' / name).write_text(docs_snippet(f'# configs/arcface/{name}'))
+    return str(dst / 'arcface' / name)
+
+
+def _config(root, work_dir, hook=None, cfg_file=None):
+    """mmpretrain's own InShop retrieval config (or ``cfg_file``), tiny; ``hook``: the one
+    added hook line."""
     configs = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs')
-    cfg = Config.fromfile(osp.join(configs, 'arcface', 'resnet50-arcface_8xb32_inshop.py'))
+    cfg = Config.fromfile(cfg_file or osp.join(configs, 'arcface',
+                                               'resnet50-arcface_8xb32_inshop.py'))
     # tiny scale (a 3-stage-wide ResNet-18 on 32x32 images, one epoch); nothing else changes
     cfg.model.image_encoder = [dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
                                dict(type='GlobalAveragePooling')]
@@ -122,8 +137,13 @@ def test_sim_hook_on_mmpretrain_retriever(tmp_path):
     plain_runner.train()
     plain = plain_runner.test()
 
-    hook = dict(type='asym.SIMRerankHook', **SIM)
-    runner = Runner.from_cfg(_config(tmp_path / 'inshop', tmp_path / 'sim', hook))
+    # the config of docs/sim.md (kind 3), with SIM's values for a 15-image gallery
+    cfg = _config(tmp_path / 'inshop', tmp_path / 'sim', cfg_file=_docs_config(tmp_path))
+    assert cfg.custom_imports.imports == ['asym_plugins']
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'PrepareProtoBeforeValLoopHook', 'SyncBuffersHook', 'asym.SIMRerankHook']
+    cfg.custom_hooks[-1].update(SIM)
+    runner = Runner.from_cfg(cfg)
     runner.train()
     val_logged = {k: v for k, v in runner.message_hub.log_scalars.items() if 'sim/' in k}
     out = runner.test()
