@@ -164,8 +164,8 @@ def main(argv=None):
     title = (f'MCMA training step vs baseline, seconds per step, device {args.device}, '
              f'{"paper shapes" if args.paper else osp.relpath(args.config, ROOT)}, batch '
              f'{args.batch_size or "of the config"}')
-    harness.run(args, [harness.Side('baseline', 'baseline step'), harness.Side('mcma', 'MCMA step')],
-                reference='baseline', check=check, title=title)
+    sides = [harness.Side('baseline', 'baseline step'), harness.Side('mcma', 'MCMA step')]
+    harness.run(args, sides, reference='baseline', check=check, title=title)
 
 
 if __name__ == '__main__':

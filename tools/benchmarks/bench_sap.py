@@ -2,15 +2,16 @@
 
 1. Cost (default): one training step (forward, backward, optimiser step) of SAP with all its
    losses (teacher hook, L_patch, proxies + L_proxy, MAPR, SSD, part ID + triplet) against the
-   plain ViT baseline (the same ViT, ID + triplet on the CLS token), timed in one process,
-   interleaved (A B A B ...) so machine load hits both alike; median per step and the ratio.
-   Peak memory: each variant runs again in its own subprocess; on CPU the figure is the peak
-   resident set size during 3 training steps (sampled every ms from /proc/self/statm) minus
-   the level before them (tracemalloc does not see torch's allocator; ``ru_maxrss`` is
-   dominated by the imports); on CUDA ``torch.cuda.max_memory_allocated``.
+   plain ViT baseline (the same ViT, ID + triplet on the CLS token). Each variant runs in its
+   own process with the same thread settings (``harness.py``): warm-up step(s), then
+   ``--repeat`` timed steps (median), in the harness's thread modes; ratio SAP / baseline.
+   Peak memory: a separate run per variant; CPU: peak RSS growth over one step (``VmHWM``
+   reset after the warm-up); CUDA: ``torch.cuda.max_memory_allocated``. Correctness (also
+   ``--quick``): every loss term finite, SAP reports its patch / proxy terms.
 
+       python tools/benchmarks/bench_sap.py --quick                 # tiny ViT, 64x32, batch 8
        python tools/benchmarks/bench_sap.py                         # small CPU ViT, 128x64
-       python tools/benchmarks/bench_sap.py --arch base --img 256 128 --batch 16 --steps 5
+       python tools/benchmarks/bench_sap.py --arch base --img 256 128 --batch 16 --device cuda
 
 2. Ablation (``--ablation``): trains configs/sap/synthetic_occluded.py once per variant with
    tools/train.py (same seed, same budget, one thread each) and prints mAP / R1 / mINP:
@@ -20,18 +21,19 @@
        python tools/benchmarks/bench_sap.py --ablation --epochs 24 --jobs 2
 """
 import argparse
-import json
+import math
 import os
 import os.path as osp
 import re
-import resource
-import statistics
 import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(1, ROOT)
+import harness  # noqa: E402
 
 VARIANTS = ('baseline', 'sap')
 
@@ -74,93 +76,45 @@ def make_batch(args, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def step_fn(variant, args):
-    import torch
-    from asym_plugins.hooks import TeacherDistillationHook
-    model = build(variant, args)
-    hook = TeacherDistillationHook(teacher=dict(type='SampleMaskTeacher')) \
-        if variant == 'sap' else None
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    data = make_batch(args)
+def side(variant):
+    def factory(args, data):
+        import torch
+        from asym_plugins.hooks import TeacherDistillationHook
+        model = build(variant, args)
+        hook = TeacherDistillationHook(teacher=dict(type='SampleMaskTeacher')) \
+            if variant == 'sap' else None
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        data_batch = make_batch(args)
+        dev = torch.device(args.device)
 
-    def step():
-        if hook is not None:
-            hook.before_train_iter(None, 0, data)
-        batch = model.data_preprocessor(data, True)
-        losses = model(**batch, mode='loss')
-        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-    return step
+        def step():
+            if hook is not None:
+                hook.before_train_iter(None, 0, data_batch)
+            batch = model.data_preprocessor(data_batch, True)
+            losses = model(**batch, mode='loss')
+            loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {k: float(v.detach()) for k, v in losses.items() if k.startswith('loss')}
 
-
-def run_timing(args):
-    steps = {v: step_fn(v, args) for v in VARIANTS}
-    for v in VARIANTS:
-        for _ in range(args.warmup):
-            steps[v]()
-    times = {v: [] for v in VARIANTS}
-    for i in range(args.steps):
-        for v in (VARIANTS if i % 2 == 0 else VARIANTS[::-1]):
-            t0 = time.perf_counter()
-            steps[v]()
-            times[v].append(time.perf_counter() - t0)
-    return {v: statistics.median(t) for v, t in times.items()}
+        return harness.Prepared(
+            run=step, sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
+            cuda_device=dev if dev.type == 'cuda' else None,
+            to_json=lambda losses: dict(losses=losses))
+    return factory
 
 
-def _current_rss_mb() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
+SIDES = {v: side(v) for v in VARIANTS}
 
 
-def run_memory_worker(args):
-    """Runs in a subprocess: prints JSON with the peak memory of one variant's training steps.
-
-    CPU: the resident set size is sampled every millisecond (``/proc/self/statm``) while
-    the steps run; the figure is its peak minus the level just before the first step (model,
-    optimiser and batch built), i.e. what the steps themselves need (activations, gradients,
-    optimiser state). ``ru_maxrss`` (the process's peak, imports included) is reported too.
-    """
-    import threading
-
-    import torch
-    step = step_fn(args.worker, args)
-    cuda = args.device.startswith('cuda')
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    before = _current_rss_mb()
-    peak = [before]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _current_rss_mb())
-            time.sleep(0.001)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    for _ in range(3):
-        step()
-    done.set()
-    sampler.join()
-    out = dict(step_peak_mb=peak[0] - before, before_mb=before,
-               maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
-    if cuda:
-        out['cuda_peak_mb'] = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
-    print('MEMORY ' + json.dumps(out))
-
-
-def memory(variant, args):
-    cmd = [sys.executable, osp.abspath(__file__), '--worker', variant, '--arch', args.arch,
-           '--img', *map(str, args.img), '--batch', str(args.batch), '--device', args.device,
-           '--warmup', str(args.warmup), '--threads', str(args.threads),
-           f'--patch-layers={args.patch_layers}']
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(re.search(r'^MEMORY (.*)$', out, re.M).group(1))
+def check(results):
+    for v, r in results.items():
+        bad = {k: x for k, x in r['losses'].items() if not math.isfinite(x)}
+        assert not bad, f'{v}: non-finite loss terms {bad}'
+    extra = sorted(set(results['sap']['losses']) - set(results['baseline']['losses']))
+    assert extra, 'SAP reports no loss term beyond the baseline\'s'
+    return f'all loss terms finite; SAP adds {", ".join(extra)}'
 
 
 # ----------------------------------------------------------------------------- ablation
@@ -222,48 +176,36 @@ def run_ablation(args):
         print(f'| {name} | {row} | {secs:.0f} |')
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--arch', default='cpu')
-    p.add_argument('--img', type=int, nargs=2, default=(128, 64), metavar=('H', 'W'))
-    p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--steps', type=int, default=10, help='timed steps per variant')
-    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--img', type=int, nargs=2, default=None, metavar=('H', 'W'),
+                   help='default 128 64 (--quick: 64 32)')
+    p.add_argument('--batch', type=int, default=None, help='default 32 (--quick: 8)')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--threads', type=int, default=1)
     p.add_argument('--patch-layers', default='-2,-1')
-    p.add_argument('--worker', choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument('--ablation', action='store_true')
     p.add_argument('--epochs', type=int, default=24)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--jobs', type=int, default=1, help='ablation runs in parallel')
     p.add_argument('--only', nargs='*', help='ablation rows whose name contains one of these')
     p.add_argument('--work-dir', default='work_dirs/sap_ablation')
-    args = p.parse_args()
-    import torch
-    torch.set_num_threads(args.threads)
-    if args.worker:
-        return run_memory_worker(args)
+    harness.add_arguments(p)
+    args = p.parse_args(argv)
+    if args.img is None:
+        args.img = (64, 32) if args.quick else (128, 64)
+    if args.batch is None:
+        args.batch = 8 if args.quick else 32
+    if harness.is_child(args):
+        return harness.child_main(args, SIDES)
     if args.ablation:
         return run_ablation(args)
-    print(f'SAP training step vs plain ViT baseline: arch={args.arch}, {args.img[0]}x{args.img[1]},'
-          f' batch {args.batch}, device {args.device}, {args.threads} thread(s), distilled '
-          f'layers {args.patch_layers}; median of {args.steps} interleaved steps')
-    t = run_timing(args)
-    mem = {v: memory(v, args) for v in VARIANTS}
-    for v in VARIANTS:
-        extra = (f', CUDA peak allocated {mem[v]["cuda_peak_mb"]:.0f} MB'
-                 if 'cuda_peak_mb' in mem[v] else '')
-        print(f'  {v:9s} step {t[v] * 1000:8.1f} ms   peak memory of the steps '
-              f'{mem[v]["step_peak_mb"]:6.0f} MB (process ru_maxrss {mem[v]["maxrss_mb"]:.0f} MB)'
-              f'{extra}')
-    print(f'  time ratio SAP / baseline: {t["sap"] / t["baseline"]:.2f}x (goal <= 1.3x)')
-    key = 'cuda_peak_mb' if 'cuda_peak_mb' in mem['sap'] else 'step_peak_mb'
-    ratio = mem['sap'][key] / max(mem['baseline'][key], 1e-6)
-    print(f'  memory ratio SAP / baseline: {ratio:.2f}x '
-          + ('(torch.cuda.max_memory_allocated)' if key == 'cuda_peak_mb' else
-             '(CPU: peak RSS during 3 training steps over the RSS before them, sampled every '
-             'ms from /proc/self/statm in a subprocess per variant)'))
+    title = (f'SAP training step vs plain ViT baseline, seconds per step: arch={args.arch}, '
+             f'{args.img[0]}x{args.img[1]}, batch {args.batch}, device {args.device}, distilled '
+             f'layers {args.patch_layers} (goal: SAP <= 1.3x)')
+    harness.run(args, [harness.Side('baseline', 'ViT baseline step'),
+                       harness.Side('sap', 'SAP step')],
+                reference='baseline', check=check, title=title)
 
 
 if __name__ == '__main__':
