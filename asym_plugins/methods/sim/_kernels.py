@@ -32,7 +32,8 @@ except Exception:  # pragma: no cover - faiss is optional
 __all__ = ['USE_FAISS', 'row_chunks', 'topk_smallest', 'selection_network', 'kmin_planes',
            'kmin_sum_plan', 'kmin_sum_planes', 'plan_cost', 'network_cost',
            'reciprocal_sets', 'expand_reciprocal_sets', 'SparseRows', 'padded_to_sparse',
-           'sparse_min_sum', 'check_finite', 'plane_block_rows']
+           'sparse_min_sum', 'check_finite', 'check_distances', 'MAX_DISTANCE',
+           'numpy_tie_order_', 'plane_block_rows']
 
 #: Use faiss' heap-based k-min for CPU float32 rows when faiss is importable (2-3x faster than
 #: ``torch.topk`` there). The result does not depend on this switch (ties are re-resolved).
@@ -67,6 +68,39 @@ def check_finite(x: torch.Tensor, name: str, budget: int) -> None:
         lo, hi = torch.aminmax(flat_rows[r0:r1])  # NaN propagates; one pass, no mask tensor
         if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
             raise ValueError(f'{name} contains NaN or infinite values; distances must be finite.')
+
+
+#: Largest |distance| accepted by the re-rankers: SIM's released fusion and k-reciprocal
+#: re-ranking square the distances in float32 (``1e18 ** 2 = 1e36 < 3.4e38``).
+MAX_DISTANCE = 1e18
+
+
+def check_distances(x: torch.Tensor, name: str, budget: int, limit: float = MAX_DISTANCE,
+                    what: str = 'the re-ranker') -> None:
+    """Raise ``ValueError`` unless ``x`` holds finite distances in ``[0, limit]``.
+
+    Tiny negative values from rounding (``>= -1e-6 * max|x|``, e.g. ``sqrt`` of a clamped
+    Euclidean distance computed as ``2 - 2 cos``) are accepted unchanged.
+    """
+    check_finite(x, name, budget)
+    if x.numel() == 0:
+        return
+    lo = min(float(torch.amin(x[r0:r1])) for r0, r1 in row_chunks(x.shape[0], x.shape[1], budget))
+    hi = max(float(torch.amax(x[r0:r1])) for r0, r1 in row_chunks(x.shape[0], x.shape[1], budget))
+    scale = max(abs(lo), abs(hi))
+    if lo < -1e-6 * scale:
+        raise ValueError(
+            f'{name} has negative entries (min {lo:.4g}): {what} needs distances (>= 0, smaller '
+            '= closer). It squares them, so a negated similarity such as -cos ranks differently '
+            'from the distance it stands for. Pass 1 - cos, or the Euclidean distance of '
+            'L2-normalised features, sqrt(2 - 2 cos) (what the released SIM code uses); '
+            'similarity_inference(..., similarity=True) converts cosine similarities that way.')
+    if hi > limit:
+        raise ValueError(
+            f'{name} has entries up to {hi:.4g} (> {limit:.0e}): squaring them overflows the '
+            f'float32 / float16 arithmetic of {what}. Divide both distance matrices by one '
+            'common scale, e.g. by dist_gg.max() (re-ranking results are unchanged by a common '
+            'scale).')
 
 
 def copy_transposed(dst: torch.Tensor, src: torch.Tensor, tile: int = 256) -> torch.Tensor:
@@ -124,6 +158,36 @@ def topk_smallest(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
         vals[rows] = sv[:, :k]
         idx[rows] = si[:, :k]
     return vals.contiguous(), idx.contiguous()
+
+
+def numpy_tie_order_(x: torch.Tensor, idx: torch.Tensor, vals: torch.Tensor,
+                     boundaries: Sequence[int], np_dtype=None) -> int:
+    """Make the *sets* ``idx[r, :b]`` (``b`` in ``boundaries``) those of ``numpy.argsort(row)``.
+
+    ``idx``/``vals`` are the first ``>= max(boundaries) + 1`` entries of a stable ascending
+    sort of the rows of ``x`` (e.g. :func:`topk_smallest`). A set of the ``b`` smallest is
+    ambiguous only when ``vals[r, b - 1] == vals[r, b]`` (a tie across the boundary); only those
+    rows are re-ranked, by ``numpy.argsort`` (default kind, unstable: the released code's
+    choice) of the row converted to ``np_dtype`` (the dtype the released code sorts). ``idx``
+    is updated in place (its first ``idx.shape[1]`` columns); returns the number of rows
+    re-ranked.
+    """
+    width = idx.shape[1]
+    bs = [b for b in boundaries if 0 < b < min(vals.shape[1], x.shape[1])]
+    if not bs:
+        return 0
+    amb = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+    for b in bs:
+        amb |= vals[:, b - 1] == vals[:, b]
+    rows = amb.nonzero().squeeze(1)
+    if rows.numel() == 0:
+        return 0
+    xr = x[rows].detach().cpu().numpy()
+    if np_dtype is not None:
+        xr = xr.astype(np_dtype)
+    order = np.argsort(xr, axis=1)[:, :width]
+    idx[rows] = torch.from_numpy(order.astype(np.int64)).to(idx.device)
+    return int(rows.numel())
 
 
 # --------------------------------------------------------------------------------------------------

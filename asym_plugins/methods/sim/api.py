@@ -3,18 +3,30 @@
 ``similarity_inference(dist_qg, dist_gg, ...)`` re-ranks a query-gallery distance matrix using only
 gallery-gallery distances (no query-query distances). Two behaviours:
 
-``mode='official'`` (default) -- the authors' released code, METHODS.md section 3:
-    1. ``d_S[i, j]`` = mean of the K smallest ``D_qg[i, t] + lam * D_gg[j, t]`` over the
-       ``n_graph`` (=20) nearest gallery items ``t`` of ``g_j`` under ``D_gg`` (``g_j`` included).
-       **[ours]** neighbours are ranked by ``D_gg[j, :]``, identical to ranking ``lam * D_gg[j, :]``
-       for ``lam > 0`` and still meaningful for ``lam = 0``.
-    2. ``d_S`` and ``D_gg`` squared, each row divided by its own maximum (``dS_n``, ``Dgg_n``).
+``mode='official'`` (default) -- the authors' released code, exactly (docs/sim.md, "Method" and
+"What each mode reproduces"; max |ours - released| <= 1e-6 on float64 inputs):
+    1. graph step: ``T_j`` = the ``n_graph`` (=20) nearest gallery items of ``g_j`` under
+       ``fl(lam * D_gg)``; the gallery columns are updated **in index order, in place**:
+       ``d[:, j]`` = mean of the K smallest ``d[:, t] + lam * D_gg[j, t]`` over ``t in T_j``,
+       where ``d[:, t]`` is the already updated column for ``t < j`` and the original ``D_qg``
+       for ``t >= j`` (``graph_update='sequential'``). ``graph_update='parallel'`` [ours] reads
+       the original ``D_qg`` for every column (columns independent, gallery order irrelevant;
+       not what the released code does).
+    2. ``d_S`` and ``D_gg`` squared, cast to float32, each row divided by its own maximum
+       (``dS_n``, ``Dgg_n``; the gallery rows are the columns of ``D_gg``, as released).
     3. ``d_M``: Zhong-style weighted Jaccard between the query's first ``k_q + 1`` gallery items
-       under ``dS_n`` and ``g_j``'s expanded k-reciprocal set under ``Dgg_n`` (``k_g + 1`` forward
-       neighbours; expansion with ``round(k_g/2) + 1`` neighbours, overlap > 2/3); weights
-       ``exp(-d)``, **[ours]** ``d`` = ``dS_n`` on the query side and ``Dgg_n`` on the gallery side;
+       under ``dS_n`` and ``g_j``'s expanded k-reciprocal set under ``Dgg_n`` (``k_g + 1``
+       forward neighbours; expansion with ``round(k_g/2) + 1`` neighbours, overlap > 2/3);
+       weights ``exp(-dS_n)`` / ``exp(-Dgg_n)`` normalised to sum 1 (float32);
        ``d_M = 1 - S / (2 - S)``, ``S = sum_t min(V_q[i, t], V_g[j, t])``.
     4. ``d_SIM = (1 - alpha) * d_M + alpha * dS_n``.
+    Ties: ``ties='numpy'`` (default) resolves a tie across a neighbour-list boundary with
+    ``numpy.argsort`` of that row, as the released code (numpy's unstable sort: its order can
+    differ between numpy builds and CPUs); ``ties='stable'``: the lower index first.
+    ``input_dtype='float16'``: both matrices cast to float16 and every graph-step sum, mean and
+    square done in float16 arithmetic, as in the released ``eval_sysu.py`` / ``eval_regdb.py``.
+    **[ours]** ``lam = 0`` ranks the graph neighbours by ``D_gg`` (the released code would sort a
+    row of zeros).
 
 ``mode='equations'`` -- the slides' eqs. (4)-(8) as written:
     ``d_S`` = mean of the K smallest ``D_qg[i, t] + lam * D_gg[t, j]`` over *all* gallery items t
@@ -45,21 +57,22 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import numpy as np
 import torch
 
 from ...progress import progress as _progress
-from ._kernels import check_finite
-from .api_utils import DEFAULT_CHUNK_SIZE, from_output, to_tensors
-from .graph_inference import equations_graph_distance, official_graph_distance
-from .mutual_nn import (equations_gallery_ranks, gallery_reciprocal_sets,
-                        gallery_reciprocal_weights, normalise_rows_squared_,
-                        official_gallery_ranks, query_knn_sets, query_knn_weights,
+from ._kernels import MAX_DISTANCE, check_distances, check_finite
+from .api_utils import DEFAULT_CHUNK_SIZE, from_output, single_thread, to_tensors
+from .graph_inference import (equations_graph_distance, official_graph_distance,
+                              released_graph_neighbours, sequential_graph_distance)
+from .mutual_nn import (equations_gallery_ranks, gallery_reciprocal_sets, query_knn_sets,
+                        released_gallery_weights, released_normalise, released_query_weights,
                         set_jaccard_chunks, weighted_jaccard_chunks)
 
 __all__ = ['SIM_PRESETS', 'similarity_inference', 'resolve_sim_params', 'sim_graph_distance',
            'sim_re_ranking']
 
-#: Hyper-parameters of the released code (METHODS.md section 3).
+#: Hyper-parameters of the released code (docs/sim.md).
 SIM_PRESETS: Dict[str, Dict] = {
     'sysu_mm01': dict(lam=0.01, K=9, k_q=12, k_g=20, alpha=0.3),
     'regdb': dict(lam=0.1, K=5, k_q=9, k_g=20, alpha=0.7),
@@ -67,6 +80,10 @@ SIM_PRESETS: Dict[str, Dict] = {
 _DEFAULT_PRESET = 'sysu_mm01'
 _MODES = ('official', 'equations')
 _COMPONENTS = ('graph', 'mutual', 'both')
+_GRAPH_UPDATES = ('sequential', 'parallel')
+_TIES = ('numpy', 'stable')
+#: float16 mode: the released code squares float16 distances; 255**2 < 65504 (float16 max).
+_HALF_LIMIT = 255.0
 
 
 def resolve_sim_params(mode: str = 'official', preset: Optional[str] = None, **hp) -> Dict:
@@ -80,14 +97,15 @@ def resolve_sim_params(mode: str = 'official', preset: Optional[str] = None, **h
     if preset is not None and preset not in SIM_PRESETS:
         raise ValueError(f'unknown SIM preset {preset!r}; available: {sorted(SIM_PRESETS)}')
     known = {'lam', 'K', 'k_q', 'k_g', 'alpha', 'n_graph', 'prune_T', 'components', 'expand',
-             'chunk_size'}
+             'chunk_size', 'graph_update', 'input_dtype', 'ties', 'similarity'}
     unknown = set(hp) - known
     if unknown:
         raise ValueError(f'unknown SIM hyper-parameter(s) {sorted(unknown)}; '
                          f'known: {sorted(known)}')
     p = dict(SIM_PRESETS[preset or _DEFAULT_PRESET])
     p.update(n_graph=20, prune_T=None, components='both', expand=None,
-             chunk_size=DEFAULT_CHUNK_SIZE)
+             chunk_size=DEFAULT_CHUNK_SIZE, graph_update=None, input_dtype=None, ties=None,
+             similarity=False)
     p.update({k: v for k, v in hp.items() if v is not None})
     p['mode'] = mode
     lam = float(p['lam'])
@@ -121,6 +139,20 @@ def resolve_sim_params(mode: str = 'official', preset: Optional[str] = None, **h
     if mode == 'official' and not p['expand']:
         raise ValueError("expand=False is not available in mode='official' (the released code "
                          'always expands the gallery k-reciprocal sets)')
+    for name, choices in (('graph_update', _GRAPH_UPDATES), ('ties', _TIES)):
+        if p[name] is None:
+            p[name] = choices[0] if mode == 'official' else None
+        elif mode != 'official':
+            raise ValueError(f"{name} only applies to mode='official' (got {name}={p[name]!r} "
+                             f"with mode={mode!r})")
+        elif p[name] not in choices:
+            raise ValueError(f'{name} must be one of {choices}, got {p[name]!r}')
+    if p['input_dtype'] not in (None, 'float16'):
+        raise ValueError(f"input_dtype must be None (use the inputs' dtype) or 'float16' (as in "
+                         f"the released eval_sysu.py / eval_regdb.py), got {p['input_dtype']!r}")
+    if p['input_dtype'] is not None and mode != 'official':
+        raise ValueError("input_dtype='float16' only applies to mode='official'")
+    p['similarity'] = bool(p['similarity'])
     if int(p['chunk_size']) < 1:
         raise ValueError(f'chunk_size must be >= 1, got {p["chunk_size"]}')
     p['chunk_size'] = max(1024, int(p['chunk_size']))
@@ -128,8 +160,21 @@ def resolve_sim_params(mode: str = 'official', preset: Optional[str] = None, **h
     return p
 
 
-def _prepare(dist_qg, dist_gg, device, budget):
+def _cosine_to_distance(s: torch.Tensor, name: str, budget: int) -> torch.Tensor:
+    """``sqrt(2 - 2 s)``: the Euclidean distance of L2-normalised features from their cosine
+    similarity ``s`` (new tensor; ``s`` must lie in [-1, 1] up to rounding)."""
+    check_finite(s, name, budget)
+    hi = float(s.max()) if s.numel() else 0.0
+    lo = float(s.min()) if s.numel() else 0.0
+    if hi > 1.0 + 1e-4 or lo < -1.0 - 1e-4:
+        raise ValueError(f'similarity=True expects cosine similarities in [-1, 1]; {name} spans '
+                         f'[{lo:.4g}, {hi:.4g}]. Pass distances instead (similarity=False).')
+    return (2.0 - 2.0 * s).clamp_(min=0.0).sqrt_()
+
+
+def _prepare(dist_qg, dist_gg, device, budget, p=None):
     (qg, gg), like = to_tensors((dist_qg, dist_gg), ('dist_qg', 'dist_gg'), device)
+    p = p or {}
     nq, ng = qg.shape
     if nq < 1 or ng < 1:
         raise ValueError(f'dist_qg must have at least one query and one gallery item, '
@@ -137,8 +182,14 @@ def _prepare(dist_qg, dist_gg, device, budget):
     if gg.shape != (ng, ng):
         raise ValueError(f'dist_gg must be (Ng, Ng) = ({ng}, {ng}) to match the {ng} columns of '
                          f'dist_qg {tuple(qg.shape)}, got {tuple(gg.shape)}')
-    check_finite(qg, 'dist_qg', budget)
-    check_finite(gg, 'dist_gg', budget)
+    if p.get('similarity'):
+        qg = _cosine_to_distance(qg, 'dist_qg', budget)
+        gg = _cosine_to_distance(gg, 'dist_gg', budget)
+    half = p.get('input_dtype') == 'float16'
+    limit = _HALF_LIMIT if half else MAX_DISTANCE
+    what = "SIM (input_dtype='float16')" if half else 'SIM'
+    check_distances(qg, 'dist_qg', budget, limit, what)
+    check_distances(gg, 'dist_gg', budget, limit, what)
     return qg, gg, like
 
 
@@ -154,23 +205,41 @@ def _check_K(p: Dict, ng: int) -> None:
 
 def sim_graph_distance(dist_qg, dist_gg, mode: str = 'official', lam=None, K=None,
                        n_graph: int = 20, prune_T=None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                       device=None, preset=None, stats: Optional[Dict] = None):
+                       device=None, preset=None, stats: Optional[Dict] = None, *,
+                       graph_update: Optional[str] = None, input_dtype: Optional[str] = None,
+                       ties: Optional[str] = None, similarity: bool = False):
     """The raw graph distance ``d_S`` alone (eq. (5) / released step 1), not normalised.
 
     ``stats`` (equations mode): a dict filled with per-stage certificate counts, see
     :func:`~asym_plugins.methods.sim.graph_inference.equations_graph_distance`.
     """
     p = resolve_sim_params(mode, preset, lam=lam, K=K, n_graph=n_graph, prune_T=prune_T,
-                           chunk_size=chunk_size)
-    qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'])
+                           chunk_size=chunk_size, graph_update=graph_update,
+                           input_dtype=input_dtype, ties=ties, similarity=similarity)
+    qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'], p)
     _check_K(p, qg.shape[1])
+    qg_dtype = qg.dtype
     with torch.no_grad():
         if mode == 'official':
-            d = official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], p['chunk_size'])
+            if p['input_dtype'] == 'float16':
+                qg, gg = _to_half_values(qg), _to_half_values(gg)
+            d = _official_graph(qg, gg, p).to(qg_dtype)
         else:
             d = equations_graph_distance(qg, gg, p['lam'], p['K'], p['prune_T'], p['chunk_size'],
                                          stats=stats)
     return from_output(d, like)
+
+
+def _official_graph(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
+    """``d_S`` of the official mode (sequential or parallel update) on prepared inputs; in
+    float16 mode the values are float16 numbers held in float32."""
+    budget, half = p['chunk_size'], p['input_dtype'] == 'float16'
+    T, B = released_graph_neighbours(gg, p['lam'], p['n_graph'], budget, p['ties'], half)
+    if p['graph_update'] == 'sequential':
+        with single_thread():  # many small elementwise ops: extra threads only add overhead
+            return sequential_graph_distance(qg, T, B, p['K'], budget, half)
+    return official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
+                                   neighbours=T, edge_weights=B, half=half)
 
 
 def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional[float] = None,
@@ -179,7 +248,9 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
                          n_graph: int = 20, prune_T: Optional[int] = None,
                          chunk_size: int = DEFAULT_CHUNK_SIZE, device=None, *,
                          preset: Optional[str] = None, components: str = 'both',
-                         expand: Optional[bool] = None, progress: Optional[bool] = False):
+                         expand: Optional[bool] = None, progress: Optional[bool] = False,
+                         graph_update: Optional[str] = None, input_dtype: Optional[str] = None,
+                         ties: Optional[str] = None, similarity: bool = False):
     """Re-rank ``dist_qg`` with the Similarity Inference Metric (see the module docstring).
 
     Args:
@@ -197,6 +268,12 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
         preset: ``'sysu_mm01'`` or ``'regdb'`` (see :data:`SIM_PRESETS`).
         components: ``'both'`` (SIM), ``'graph'`` or ``'mutual'`` (ablations, module docstring).
         expand: equations mode only: Zhong-style expansion of ``R*`` (default False).
+        graph_update: official mode: ``'sequential'`` (released, default) or ``'parallel'``.
+        input_dtype: official mode: ``'float16'`` = as in the released eval_sysu.py /
+            eval_regdb.py (distances cast to float16 before SIM); None = the inputs' dtype.
+        ties: official mode: ``'numpy'`` (released tie order, default) or ``'stable'``.
+        similarity: the inputs are cosine similarities of L2-normalised features; they are
+            converted to ``sqrt(2 - 2 s)`` (their Euclidean distance) first.
         progress: a bar over the stages (gallery neighbours, graph inference, mutual-NN
             inference); None = only on a terminal (``asym_plugins.progress``).
 
@@ -206,14 +283,16 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
         else float32). ``k_q``/``k_g`` larger than the gallery are clamped to it.
 
     Raises:
-        ValueError: bad shapes, non-finite distances, K larger than the gallery (or than
+        ValueError: bad shapes, non-finite, negative (beyond rounding) or overflow-prone
+            (> 1e18; float16 mode: > 255) distances, K larger than the gallery (or than
             ``n_graph`` in official mode, or than ``prune_T``), ``k_q``/``k_g`` < 1, ``alpha``
             outside [0, 1], unknown mode/preset/components.
     """
     p = resolve_sim_params(mode, preset, lam=lam, K=K, k_q=k_q, k_g=k_g, alpha=alpha,
                            n_graph=n_graph, prune_T=prune_T, components=components,
-                           expand=expand, chunk_size=chunk_size)
-    qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'])
+                           expand=expand, chunk_size=chunk_size, graph_update=graph_update,
+                           input_dtype=input_dtype, ties=ties, similarity=similarity)
+    qg, gg, like = _prepare(dist_qg, dist_gg, device, p['chunk_size'], p)
     _check_K(p, qg.shape[1])
     stages = {'graph': 2, 'mutual': 2}.get(p['components'], 3)
     with torch.no_grad(), _progress(total=stages, desc=f'SIM ({mode})', unit='stage',
@@ -223,27 +302,45 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
     return from_output(out, like)
 
 
+def _to_half_values(x: torch.Tensor) -> torch.Tensor:
+    """float16 values of ``x`` (held in float32), rounded once from ``x``'s own precision as
+    numpy's ``astype(np.float16)`` does (torch rounds float64 through float32 first)."""
+    if x.dtype != torch.float64:
+        return x.to(torch.float16).float()
+    h = torch.from_numpy(x.cpu().numpy().astype(np.float16))
+    return h.to(device=x.device, dtype=torch.float32)
+
+
 def _official(qg: torch.Tensor, gg: torch.Tensor, p: Dict, bar) -> torch.Tensor:
     budget = p['chunk_size']
-    ranks, rowmax, graph_nb = official_gallery_ranks(gg, p['k_g'] + 1, p['n_graph'], budget)
+    half = p['input_dtype'] == 'float16'
+    out_dtype = qg.dtype
+    if half:  # the released evaluation scripts: both matrices cast to float16 before SIM
+        qg, gg = _to_half_values(qg), _to_half_values(gg)
     bar.update(1)
     if p['components'] == 'mutual':
-        d = qg.clone()
+        d = qg
     else:
-        d = official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
-                                    neighbours=graph_nb)
+        d = _official_graph(qg, gg, p)
         bar.update(1)
-    normalise_rows_squared_(d, budget)  # dS_n, in place
+    dn = released_normalise(d, budget, half)  # float32, as released
+    del d
     if p['components'] == 'graph':
-        return d
-    vq = query_knn_weights(d, p['k_q'] + 1, budget)
-    vg = gallery_reciprocal_weights(gg, ranks, rowmax, p['k_g'], budget, expand=True)
+        return dn.to(out_dtype)
+    vq = released_query_weights(dn, p['k_q'] + 1, budget, p['ties'])
+    # the released code builds the gallery rows from the columns of D_gg
+    sym = torch.equal(gg, gg.t())
+    vg = released_gallery_weights(gg if sym else gg.t().contiguous(), p['k_g'], budget,
+                                  p['ties'], half)
     a = p['alpha']
+    out = torch.empty(dn.shape, dtype=out_dtype, device=dn.device)
     for r0, r1, dm in weighted_jaccard_chunks(vq, vg, budget):
-        blk = d[r0:r1]
-        blk.mul_(a).add_(dm, alpha=1.0 - a)  # (1 - alpha) * d_M + alpha * dS_n
+        dm.mul_(1.0 - a)  # float32, like the released (1 - alpha) * d_M
+        o = out[r0:r1]
+        torch.mul(dn[r0:r1].to(out_dtype), a, out=o)
+        o.add_(dm)  # + alpha * dS_n in the output dtype
     bar.update(1)
-    return d
+    return out
 
 
 def _equations(qg: torch.Tensor, gg: torch.Tensor, p: Dict, bar) -> torch.Tensor:

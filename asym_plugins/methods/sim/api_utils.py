@@ -1,13 +1,14 @@
 """Input/output plumbing shared by the SIM and k-reciprocal APIs (torch + numpy only)."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Sequence, Tuple
 
 import numpy as np
 import torch
 
-__all__ = ['DEFAULT_CHUNK_SIZE', 'to_tensors', 'from_output']
+__all__ = ['DEFAULT_CHUNK_SIZE', 'to_tensors', 'from_output', 'single_thread']
 
 #: Default element budget of the largest dense temporary (2**22 floats = 16 MiB in float32).
 DEFAULT_CHUNK_SIZE = 1 << 22
@@ -57,3 +58,22 @@ def from_output(out: torch.Tensor, like: tuple):
     if kind == 'numpy':
         return out.cpu().numpy()
     return out.to(dev)
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run the enclosed torch CPU ops with one intra-op thread (restored afterwards).
+
+    For kernels made of many small elementwise ops: a second thread only adds
+    synchronisation, and on a busy machine it waits for a core (measured in
+    ``tools/benchmarks/bench_rerank.py``: 2 threads beside a background load were several times
+    slower than 1 thread)."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

@@ -2,10 +2,14 @@
 
 Two behaviours (see :func:`asym_plugins.methods.sim.similarity_inference`):
 
-``official`` (the authors' released code, METHODS.md section 3 item 1)
-    For each gallery item ``g_j`` take its ``n_graph`` nearest gallery items ``T_j`` (ranked by
-    ``D_gg[j, :]``, ``g_j`` itself included as its own nearest neighbour when ``D_gg[j, j] = 0``);
-    ``d_S[i, j] = mean of the K smallest of D_qg[i, t] + lam * D_gg[j, t] over t in T_j``.
+``official`` (the authors' released code, docs/sim.md "Method" 1)
+    ``T_j`` = the ``n_graph`` nearest gallery items of ``g_j`` under ``fl(lam * D_gg)``
+    (:func:`released_graph_neighbours`); columns are updated in index order, in place:
+    ``d[:, j]`` = mean of the K smallest ``d[:, t] + lam * D_gg[j, t]`` over ``t in T_j``, with
+    ``d[:, t]`` already updated for ``t < j`` (:func:`sequential_graph_distance`, exact, one
+    vectorised step per dependency level). :func:`official_graph_distance` is the
+    column-independent variant (``graph_update='parallel'``: every column from the original
+    ``D_qg``).
 
 ``equations`` (slides, eqs. (4)-(5))
     ``d(q_i, g_j; t) = E(q_i, g_t) + E(g_t, g_j)`` with ``E(q, g_t) = D_qg[i, t]``,
@@ -35,36 +39,157 @@ the K values are added differs between code paths (last-bit differences).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
+import numpy as np
 import torch
 
-from ._kernels import kmin_sum_planes, plan_cost, plane_block_rows, row_chunks, topk_smallest
+from ._kernels import (copy_transposed, kmin_sum_planes, numpy_tie_order_, plan_cost,
+                       plane_block_rows, row_chunks, topk_smallest)
 
-__all__ = ['official_graph_distance', 'equations_graph_distance', 'gallery_neighbours']
+__all__ = ['official_graph_distance', 'equations_graph_distance',
+           'released_graph_neighbours', 'sequential_graph_distance', 'dependency_levels']
 
 
-def gallery_neighbours(dist_gg: torch.Tensor, n: int, budget: int) -> torch.Tensor:
-    """``(Ng, n)`` indices of each gallery item's ``n`` nearest gallery items under ``D_gg`` rows
-    (stable order: ties broken by the lower index)."""
+def round_half_(x: torch.Tensor) -> torch.Tensor:
+    """In place: round float32 values to the nearest float16 (ties to even), kept as float32."""
+    return x.copy_(x.to(torch.float16))
+
+
+def released_graph_neighbours(dist_gg: torch.Tensor, lam: float, n: int, budget: int,
+                              ties: str = 'numpy', half: bool = False
+                              ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Neighbour lists and edge weights of the released graph step (docs/sim.md, Method 1).
+
+    Returns ``(T, B)``, both ``(Ng, n)``: ``T[j]`` = the ``n`` nearest gallery items of ``g_j``
+    under ``A = fl(lam * D_gg)`` (the array the released code sorts; ``g_j`` itself is normally
+    among them) and ``B[j, s] = A[j, T[j, s]]``. ``ties='numpy'``: a tie across position ``n``
+    is resolved by ``numpy.argsort`` of that row, as released (the order numpy's unstable sort
+    gives on this machine); ``'stable'``: by the lower index. ``half``: ``A`` is computed as
+    float16 values (``fl16(fl16(lam) * D_gg)``, the released evaluation scripts' arithmetic),
+    stored in ``dist_gg``'s float32 dtype. ``lam = 0`` [ours]: rank by ``D_gg`` instead (the
+    released code would rank a row of zeros in arbitrary order).
+    """
     ng = dist_gg.shape[0]
-    out = torch.empty((ng, n), dtype=torch.long, device=dist_gg.device)
+    n = min(int(n), ng)
+    T = torch.empty((ng, n), dtype=torch.long, device=dist_gg.device)
+    B = torch.empty((ng, n), dtype=dist_gg.dtype, device=dist_gg.device)
+    lam_t = float(torch.tensor(lam, dtype=torch.float16)) if half else lam
     for r0, r1 in row_chunks(ng, ng, budget):
-        out[r0:r1] = topk_smallest(dist_gg[r0:r1], n)[1]
+        a = dist_gg[r0:r1] * lam_t
+        if half:
+            round_half_(a)
+        key = a if lam > 0 else dist_gg[r0:r1]
+        vals, idx = topk_smallest(key, n + 1 if n < ng else n)
+        if ties == 'numpy' and n < ng:
+            numpy_tie_order_(key, idx, vals, (n,), np.float16 if half else None)
+        T[r0:r1] = idx[:, :n]
+        B[r0:r1] = a.gather(1, T[r0:r1])
+    return T, B
+
+
+def dependency_levels(T: torch.Tensor) -> torch.Tensor:
+    """``level[j] = 0`` if no neighbour ``t < j`` of ``g_j`` in ``T``, else
+    ``1 + max(level[t] for t in T[j] if t < j)``: columns of one level never read each other."""
+    rows = T.cpu().tolist()
+    lv = [0] * len(rows)
+    for j, nb in enumerate(rows):
+        m = -1
+        for t in nb:
+            if t < j and lv[t] > m:
+                m = lv[t]
+        lv[j] = m + 1
+    return torch.tensor(lv, dtype=torch.long)
+
+
+def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.Tensor, K: int,
+                              budget: int, half: bool = False) -> torch.Tensor:
+    """``d_S`` of the released code: the sequential, in-place column update (docs/sim.md,
+    Method 1).
+
+    Column ``j`` (in index order) becomes the mean of the ``K`` smallest of
+    ``d[:, t] + B[j, s]`` over its neighbours ``t = T[j, s]``, where ``d[:, t]`` is the
+    *already updated* column for ``t < j`` and the original ``D_qg[:, t]`` for ``t >= j``.
+    Exact order-preserving evaluation: columns are grouped by :func:`dependency_levels` (all
+    neighbours ``t < j`` of a level-``L`` column lie on lower levels), and each level is one
+    vectorised step over all its columns and all queries. ``half``: every sum and mean is
+    rounded to float16 as in the released evaluation scripts (values held in float32; the
+    K-sum is exact in float32, then divided and rounded like numpy's float16 ``mean``).
+    Returns ``(Nq, Ng)`` in ``dist_qg``'s dtype.
+    """
+    nq, ng = dist_qg.shape
+    n = T.shape[1]
+    device, dtype = dist_qg.device, dist_qg.dtype
+    # buf[:ng] = updated columns (rows here), buf[ng:] = original columns; D_qg^T layout so a
+    # column of D_qg is a contiguous row
+    buf = torch.empty((2 * ng, nq), dtype=dtype, device=device)
+    copy_transposed(buf[ng:], dist_qg)
+    j_idx = torch.arange(ng, device=device).unsqueeze(1)
+    src = torch.where(T < j_idx, T, T + ng)  # row of buf each candidate reads
+    levels = dependency_levels(T)
+    order = torch.argsort(levels, stable=True)
+    counts = torch.bincount(levels).tolist()
+    target = plane_block_rows(1, device, budget, n)  # elements per plane block
+    if device.type == 'cpu':
+        target = min(target, SEQ_PLANE_ELEMS_CPU)
+    qb = min(nq, max(1, target))
+    cmax = max(1, target // qb)
+    planes_mem = torch.empty((cmax * n * qb,), dtype=dtype, device=device)
+    spare_mem = torch.empty((cmax * qb,), dtype=dtype, device=device)
+    acc_mem = torch.empty((cmax * qb,), dtype=dtype, device=device)
+    order = order.to(device)
+    start = 0
+    for cnt in counts:
+        cols_level = order[start:start + cnt]
+        start += cnt
+        for c0 in range(0, cnt, cmax):
+            cols = cols_level[c0:c0 + cmax]
+            c = cols.numel()
+            idx = src[cols].reshape(-1)
+            b = B[cols].unsqueeze(-1)  # (c, n, 1)
+            for q0 in range(0, nq, qb):
+                q1 = min(nq, q0 + qb)
+                w = q1 - q0
+                G = planes_mem[:c * n * w].view(c, n, w)
+                torch.index_select(buf[:, q0:q1], 0, idx, out=G.view(c * n, w))
+                G.add_(b)
+                if half:
+                    round_half_(G)
+                P = [G[:, s] for s in range(n)]
+                acc = acc_mem[:c * w].view(c, w)
+                kmin_sum_planes(P, K, spare_mem[:c * w].view(c, w), acc)
+                acc.div_(K)
+                if half:
+                    round_half_(acc)
+                buf[:, q0:q1].index_copy_(0, cols, acc)
+    del planes_mem, spare_mem, acc_mem
+    out = torch.empty((nq, ng), dtype=dtype, device=device)
+    copy_transposed(out, buf[:ng])
     return out
+
+
+#: Elements per plane block of the sequential graph step on CPU (20 planes stay in L2).
+SEQ_PLANE_ELEMS_CPU = 1 << 14
 
 
 def official_graph_distance(dist_qg: torch.Tensor, dist_gg: torch.Tensor, lam: float, K: int,
                             n_graph: int, budget: int,
-                            neighbours: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``d_S`` of the released code (see module docstring). Returns ``(Nq, Ng)`` in the input dtype.
+                            neighbours: Optional[torch.Tensor] = None,
+                            edge_weights: Optional[torch.Tensor] = None,
+                            half: bool = False) -> torch.Tensor:
+    """``d_S`` with ``graph_update='parallel'``: every column from the *original* ``D_qg``
+    (columns independent; not the released sequential update). ``(Nq, Ng)``, input dtype.
 
-    ``neighbours`` may pass precomputed :func:`gallery_neighbours` ``(Ng, n_graph)``.
+    ``neighbours`` / ``edge_weights``: precomputed ``(T, B)`` of
+    :func:`released_graph_neighbours` (default: stable ties, ``B = fl(lam * D_gg[j, T[j]])``).
     """
     nq, ng = dist_qg.shape
     n = min(int(n_graph), ng)
-    T = gallery_neighbours(dist_gg, n, budget) if neighbours is None else neighbours
-    B = dist_gg.gather(1, T) * lam  # fl(lam * D_gg[j, t]), (Ng, n)
+    if neighbours is None:
+        neighbours, edge_weights = released_graph_neighbours(dist_gg, lam, n, budget, 'stable',
+                                                             half)
+    T = neighbours
+    B = dist_gg.gather(1, T) * lam if edge_weights is None else edge_weights
     qgT = dist_qg.t().contiguous()  # (Ng, Nq): column t of D_qg is a contiguous row
     out = torch.empty((nq, ng), dtype=dist_qg.dtype, device=dist_qg.device)
     cg = min(ng, plane_block_rows(nq, dist_qg.device, budget, n))
@@ -78,9 +203,13 @@ def official_graph_distance(dist_qg: torch.Tensor, dist_gg: torch.Tensor, lam: f
         for s in range(n):
             torch.index_select(qgT, 0, T[j0:j1, s], out=P[s])
             P[s].add_(B[j0:j1, s].unsqueeze(1))
+            if half:
+                round_half_(P[s])
         a = acc[:c]
         kmin_sum_planes(P, K, spare[:c], a)
         a.div_(K)
+        if half:
+            round_half_(a)
         out[:, j0:j1] = a.t()
     return out
 

@@ -3,19 +3,20 @@
 All neighbour sets are sparse (index tensors / CSR); the Jaccard numerators are computed through an
 inverted index over gallery columns, so no dense ``Ng x Ng`` float matrix is ever built.
 
-``official`` (released code, METHODS.md section 3 items 2-3), Zhong et al.'s weighted form
-    * inputs are row-normalised squared distances:
-      ``dS_n[i, :] = d_S[i, :]**2 / max_j d_S[i, j]**2``
-      and ``Dgg_n[j, :] = D_gg[j, :]**2 / max_t D_gg[j, t]**2``;
+``official`` (released code, docs/sim.md "Method" 2-3), Zhong et al.'s weighted form
+    * inputs are squared distances cast to float32 and divided by their row maximum
+      (:func:`released_normalise`): ``dS_n[i, :]`` from ``d_S`` and ``Dgg_n[j, :]`` from the
+      *column* ``j`` of ``D_gg`` (the released code's layout; the same for symmetric ``D_gg``);
     * query side: the first ``k_q + 1`` gallery items of each query under ``dS_n`` (plain k-NN);
     * gallery side: the k-reciprocal set of ``g_j`` under ``Dgg_n`` (its first ``k_g + 1`` items,
       kept when ``g_j`` is among *their* first ``k_g + 1``), expanded by each member's own
       k-reciprocal set built with ``round(k_g / 2) + 1`` neighbours (round half to even, like
       ``numpy.around``) when more than 2/3 of that set lies in ``g_j``'s set;
-    * each set becomes a weight vector ``exp(-d)`` normalised to sum 1, where **[ours]** ``d`` is
-      ``dS_n[i, t]`` on the query side and ``Dgg_n[j, t]`` on the gallery side (METHODS.md does not
-      say which distance the weights use; this is the natural reading);
-    * ``d_M = 1 - S / (2 - S)`` with ``S[i, j] = sum_t min(V_q[i, t], V_g[j, t])``.
+    * each set becomes a float32 weight vector ``exp(-dS_n[i, t])`` / ``exp(-Dgg_n[j, t])``
+      normalised to sum 1;
+    * ``d_M = 1 - S / (2 - S)`` with ``S[i, j] = sum_t min(V_q[i, t], V_g[j, t])`` (float32).
+    Neighbour sets with a tie across their boundary follow ``numpy.argsort`` (``ties='numpy'``)
+    or the lower index (``'stable'``).
 
 ``equations`` (slides, eqs. (6)-(7))
     * ``N_c(q_i)`` = the ``k_q`` nearest gallery items of ``q_i`` under ``d_S``;
@@ -31,42 +32,18 @@ from typing import Iterator, Tuple
 
 import torch
 
-from ._kernels import (SparseRows, _ColumnIndex, expand_reciprocal_sets, padded_to_sparse,
-                       reciprocal_sets, row_chunks, sparse_min_sum, topk_smallest)
+from ._kernels import (SparseRows, _ColumnIndex, expand_reciprocal_sets, numpy_tie_order_,
+                       padded_to_sparse, reciprocal_sets, row_chunks, sparse_min_sum,
+                       topk_smallest)
 
-__all__ = ['half_k', 'normalise_rows_squared_', 'query_knn_weights', 'query_knn_sets',
-           'official_gallery_ranks', 'equations_gallery_ranks', 'gallery_reciprocal_weights',
+__all__ = ['half_k', 'released_normalise', 'released_query_weights', 'released_gallery_weights',
+           'query_knn_sets', 'equations_gallery_ranks',
            'gallery_reciprocal_sets', 'weighted_jaccard_chunks', 'set_jaccard_chunks']
 
 
 def half_k(k: int) -> int:
     """``round(k / 2)`` with round-half-to-even (``int(numpy.around(k / 2.))``)."""
     return int(round(k / 2.0))
-
-
-def normalise_rows_squared_(d: torch.Tensor, budget: int) -> torch.Tensor:
-    """In place: ``d[i, :] = d[i, :]**2 / max_j d[i, j]**2`` (chunked)."""
-    for r0, r1 in row_chunks(d.shape[0], d.shape[1], budget):
-        x = d[r0:r1]
-        x.mul_(x)
-        m = torch.amax(x, dim=1, keepdim=True)
-        if bool((m <= 0).any()):
-            raise ValueError('a row of distances is all zeros; cannot normalise by its maximum')
-        x.div_(m)
-    return d
-
-
-def query_knn_weights(d_n: torch.Tensor, k: int, budget: int) -> SparseRows:
-    """Official query side: first ``k`` items of each row of ``d_n`` (``k = k_q + 1``), weights
-    ``exp(-d_n)`` normalised to sum 1. Returns CSR over gallery columns."""
-    nq, ng = d_n.shape
-    k = min(k, ng)
-    idx = torch.empty((nq, k), dtype=torch.long, device=d_n.device)
-    val = torch.empty((nq, k), dtype=d_n.dtype, device=d_n.device)
-    for r0, r1 in row_chunks(nq, ng, budget):
-        v, i = topk_smallest(d_n[r0:r1], k)
-        idx[r0:r1], val[r0:r1] = i, torch.exp(-v)
-    return padded_to_sparse(idx, val, ng).normalise_rows_()
 
 
 def query_knn_sets(d: torch.Tensor, k: int, budget: int) -> SparseRows:
@@ -79,28 +56,82 @@ def query_knn_sets(d: torch.Tensor, k: int, budget: int) -> SparseRows:
     return padded_to_sparse(idx, None, ng, dtype=d.dtype)
 
 
-def official_gallery_ranks(dist_gg: torch.Tensor, k_rank: int, n_graph: int, budget: int
-                           ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One pass over ``D_gg``: ``(ranks, rowmax, graph_nb)`` where ``ranks`` ``(Ng, k_rank)`` are
-    the nearest items under ``Dgg_n`` (squared, row-normalised), ``rowmax`` ``(Ng,)`` the row
-    maxima of ``D_gg**2``, and ``graph_nb`` ``(Ng, n_graph)`` the nearest items under ``D_gg``
-    (graph step)."""
-    ng = dist_gg.shape[0]
-    k_rank, n_graph = min(k_rank, ng), min(n_graph, ng)
-    ranks = torch.empty((ng, k_rank), dtype=torch.long, device=dist_gg.device)
-    graph_nb = torch.empty((ng, n_graph), dtype=torch.long, device=dist_gg.device)
-    rowmax = torch.empty((ng,), dtype=dist_gg.dtype, device=dist_gg.device)
-    for r0, r1 in row_chunks(ng, ng, budget):
-        x = dist_gg[r0:r1]
-        graph_nb[r0:r1] = topk_smallest(x, n_graph)[1]
+def released_normalise(d: torch.Tensor, budget: int, half: bool = False) -> torch.Tensor:
+    """The released fusion input (docs/sim.md, Method 2): ``fl32(d**2) / max_row fl32(d**2)``.
+
+    The square is taken in ``d``'s dtype (float16 values when ``half``: ``fl16(d * d)``, as numpy
+    squares a float16 array) and cast to float32 before the division, as the released code
+    does; the result is a new float32 ``(rows, cols)`` tensor.
+    """
+    out = torch.empty(d.shape, dtype=torch.float32, device=d.device)
+    for r0, r1 in row_chunks(d.shape[0], d.shape[1], budget):
+        x = d[r0:r1]
         sq = x * x
-        m = torch.amax(sq, dim=1, keepdim=True)
+        if half:
+            sq = sq.to(torch.float16)
+        o = out[r0:r1]
+        o.copy_(sq)
+        m = torch.amax(o, dim=1, keepdim=True)
         if bool((m <= 0).any()):
-            raise ValueError('a row of dist_gg is all zeros; cannot normalise by its maximum')
-        sq.div_(m)
-        ranks[r0:r1] = topk_smallest(sq, k_rank)[1]
-        rowmax[r0:r1] = m.squeeze(1)
-    return ranks, rowmax, graph_nb
+            raise ValueError('a row of distances is all zeros (after squaring); cannot normalise '
+                             'it by its maximum')
+        o.div_(m)
+    return out
+
+
+def _first_sets(x: torch.Tensor, sizes, ties: str, np_dtype=None) -> torch.Tensor:
+    """Indices of the ``max(sizes)`` smallest entries of each row of ``x`` whose first ``s``
+    columns (``s`` in ``sizes``) are the released code's sets (see :func:`numpy_tie_order_`)."""
+    k = min(max(sizes), x.shape[1])
+    vals, idx = topk_smallest(x, min(k + 1, x.shape[1]))
+    if ties == 'numpy':
+        numpy_tie_order_(x, idx, vals, sizes, np_dtype)
+    return idx[:, :k]
+
+
+def released_query_weights(dn: torch.Tensor, k: int, budget: int, ties: str = 'numpy'
+                           ) -> SparseRows:
+    """Released query side: the first ``k`` (``= k_q + 1``) gallery items of each row of the
+    float32 ``dn``, weights ``exp(-dn)`` normalised to sum 1 (float32)."""
+    nq, ng = dn.shape
+    k = min(k, ng)
+    idx = torch.empty((nq, k), dtype=torch.long, device=dn.device)
+    val = torch.empty((nq, k), dtype=dn.dtype, device=dn.device)
+    for r0, r1 in row_chunks(nq, ng, budget):
+        x = dn[r0:r1]
+        i = _first_sets(x, (k,), ties)
+        idx[r0:r1], val[r0:r1] = i, torch.exp(-x.gather(1, i))
+    return padded_to_sparse(idx, val, ng).normalise_rows_()
+
+
+def released_gallery_weights(gg_rows: torch.Tensor, k_g: int, budget: int, ties: str = 'numpy',
+                             half: bool = False) -> SparseRows:
+    """Released gallery side: expanded k-reciprocal sets under ``Dgg_n``
+    (:func:`released_normalise` of ``gg_rows``, whose row ``j`` is ``g_j``'s distances; the
+    released code uses the columns of ``D_gg``), weights ``exp(-Dgg_n[j, t])`` normalised to sum 1
+    (float32)."""
+    ng = gg_rows.shape[0]
+    kh = half_k(k_g)
+    sizes = (k_g + 1, kh + 1)
+    width = min(k_g + 1, ng)
+    ranks = torch.empty((ng, width), dtype=torch.long, device=gg_rows.device)
+    rowmax = torch.empty((ng, 1), dtype=torch.float32, device=gg_rows.device)
+    for r0, r1 in row_chunks(ng, ng, budget):
+        x = released_normalise(gg_rows[r0:r1], budget, half)
+        ranks[r0:r1] = _first_sets(x, sizes, ties)
+        sq = gg_rows[r0:r1] * gg_rows[r0:r1]
+        if half:
+            sq = sq.to(torch.float16)
+        rowmax[r0:r1] = torch.amax(sq, dim=1, keepdim=True).float()
+    sets = _reciprocal(ranks, k_g, True, budget)
+    rows = torch.arange(ng, device=sets.device).unsqueeze(1).expand_as(sets)
+    g = gg_rows[rows, sets.clamp(min=0)]
+    sq = g * g
+    if half:
+        sq = sq.to(torch.float16)
+    d = sq.float() / rowmax
+    w = torch.where(sets >= 0, torch.exp(-d), torch.zeros_like(d))
+    return padded_to_sparse(sets, w, ng).normalise_rows_()
 
 
 def equations_gallery_ranks(dist_gg: torch.Tensor, k_rank: int, budget: int) -> torch.Tensor:
@@ -123,20 +154,6 @@ def _reciprocal(ranks: torch.Tensor, k: int, expand: bool, budget: int) -> torch
     kh = half_k(k)
     rec_half = reciprocal_sets(ranks, min(kh, ranks.shape[1] - 1), budget)
     return expand_reciprocal_sets(rec, rec_half, budget)
-
-
-def gallery_reciprocal_weights(dist_gg: torch.Tensor, ranks: torch.Tensor, rowmax: torch.Tensor,
-                               k_g: int, budget: int, expand: bool = True) -> SparseRows:
-    """Official gallery side: (expanded) k-reciprocal sets under ``Dgg_n`` with weights
-    ``exp(-Dgg_n[j, t])`` normalised to sum 1."""
-    ng = dist_gg.shape[0]
-    sets = _reciprocal(ranks, k_g, expand, budget)
-    rows = torch.arange(ng, device=sets.device).unsqueeze(1).expand_as(sets)
-    safe = sets.clamp(min=0)
-    d = dist_gg[rows, safe]
-    d = (d * d) / rowmax.unsqueeze(1)
-    w = torch.where(sets >= 0, torch.exp(-d), torch.zeros_like(d))
-    return padded_to_sparse(sets, w, ng).normalise_rows_()
 
 
 def gallery_reciprocal_sets(ranks: torch.Tensor, k_g: int, budget: int, dtype: torch.dtype,
