@@ -27,7 +27,7 @@ extras = {
     # OpenMMLab's retrieval codebase (ImageToImageRetriever, RetrievalRecall...) for the SIM hook
     # test; 1.2.0 is its last release and needs no mmcv ops (mmcv-lite is enough).
     'mmpretrain': ['mmpretrain==1.2.0'],
-    'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout', 'pytest-randomly'],
+    'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout', 'pytest-randomly', 'hypothesis>=6'],
 }
 extras['all'] = sorted({p for k, v in extras.items() if k not in ('faiss-gpu',) for p in v})
 

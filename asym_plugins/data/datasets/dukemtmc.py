@@ -17,7 +17,7 @@ class DukeMTMCReID(BoundingBoxFolderDataset):
         ├── bounding_box_test/    0002_c1_f0044158.jpg ...   split 'gallery'
         └── part_masks/           (synthetic data only) the same tree with .png masks
 
-    Names: ``<pid>_c<cam>_f<frame>.jpg``, regex ``([-\\d]+)_c(\\d)``, cameras c1..c8. pid ``-1``
+    Names: ``<pid>_c<cam>_f<frame>.jpg``, regex ``(-1|\\d+)_c(\\d+)``, cameras c1..c8. pid ``-1``
     would be junk (ignored, count logged). ``camid`` is 0-based (``c1`` -> 0);
     ``modality='visible'``. Commonly quoted sizes: train 702 ids / 16,522 images; query 702 /
     2,228; gallery 17,661.

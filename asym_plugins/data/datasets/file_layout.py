@@ -373,7 +373,8 @@ class BoundingBoxFolderDataset(FileLayoutDataset):
     """
 
     SPLIT_DIRS = {'train': 'bounding_box_train', 'query': 'query', 'gallery': 'bounding_box_test'}
-    NAME_PATTERN = re.compile(r'^([-\d]+)_c(\d)')
+    # pid: -1 (junk) or digits; camera: every digit, so 'c10' is refused, not read as c1
+    NAME_PATTERN = re.compile(r'^(-1|\d+)_c(\d+)')
     NAME_EXAMPLE = '0002_c1s1_000451_03.jpg'
     NUM_CAMS = 6
 

@@ -19,7 +19,7 @@ class Market1501(BoundingBoxFolderDataset):
         │                         -1_c1s1_000401_03.jpg  (junk)
         └── part_masks/           (synthetic data only) the same tree with .png masks
 
-    Names: ``<pid>_c<cam>s<seq>_<frame>_<box>.jpg``, regex ``([-\\d]+)_c(\\d)``. pid ``-1``
+    Names: ``<pid>_c<cam>s<seq>_<frame>_<box>.jpg``, regex ``(-1|\\d+)_c(\\d+)``. pid ``-1``
     (junk) images are ignored with a logged count; pid ``0`` (distractors) are kept in the
     gallery as negatives. ``camid`` is 0-based (``c1`` -> 0); ``modality='visible'``.
     Non-jpg files (``Thumbs.db``) are ignored. Commonly quoted sizes: train 751 ids / 12,936

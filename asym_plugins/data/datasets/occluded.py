@@ -5,6 +5,7 @@ from typing import Dict, List
 
 from asym_plugins.registry import DATASETS
 
+from .base import DatasetFormatError
 from .file_layout import BoundingBoxFolderDataset, FileLayoutDataset
 
 
@@ -20,7 +21,7 @@ class OccludedDuke(BoundingBoxFolderDataset):
         ├── bounding_box_test/    0002_c1_f0044158.jpg ...   split 'gallery'
         └── part_masks/           (synthetic data only) the same tree with .png masks
 
-    DukeMTMC-reID naming (regex ``([-\\d]+)_c(\\d)``, cameras c1..c8, pid -1 ignored). ``camid``
+    DukeMTMC-reID naming (regex ``(-1|\\d+)_c(\\d+)``, cameras c1..c8, pid -1 ignored). ``camid``
     is 0-based; ``modality='visible'``. Commonly quoted sizes: train 702 ids / 15,618 images;
     query 519 ids / 2,210; gallery 1,110 ids / 17,661.
 
@@ -41,7 +42,8 @@ class BodyImagesDataset(FileLayoutDataset):
     """Test sets released as ``{occluded_body_images, whole_body_images}/<pid>/<pid>_*.<ext>``.
 
     Query = occluded (or partial) images with ``camid`` 0, gallery = whole-body images with
-    ``camid`` 1, so the same-camera rule removes nothing. pid = ``name.split('_')[0]``.
+    ``camid`` 1, so the same-camera rule removes nothing. pid = ``name.split('_')[0]``; a
+    numeric identity folder must hold that pid (``001/002_01.tif`` raises naming the file).
     """
 
     QUERY_DIR = 'occluded_body_images'
@@ -61,8 +63,13 @@ class BodyImagesDataset(FileLayoutDataset):
         samples = []
         for path in self.list_images_in_pid_folders(folder):
             m = self.match_name(self.NAME_PATTERN, path, self.NAME_EXAMPLE)
-            samples.append(dict(img_path=path, pid=int(m.group(1)), camid=camid,
-                                modality='visible'))
+            pid, parent = int(m.group(1)), osp.basename(osp.dirname(path))
+            if parent.isdigit() and int(parent) != pid:
+                raise DatasetFormatError(
+                    f'{self._name}: file {path!r} names pid {pid} but sits in the folder of '
+                    f'identity {parent}; expected <pid>/<pid>_*.ext, e.g. '
+                    f'{parent}/{parent}_01{osp.splitext(path)[1]}. Move or rename the file.')
+            samples.append(dict(img_path=path, pid=pid, camid=camid, modality='visible'))
         return samples
 
 
