@@ -336,7 +336,7 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
     ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``
     (:func:`apply_resume`), ``epochs`` (:func:`scale_epochs`, applied after ``cfg_options``).
     Checks the config (:func:`validate_cfg`) and its local inputs (:func:`check_local_paths`)
-    before anything is built.
+    before anything is built, then fills ``num_classes=None`` (:func:`fill_num_classes`).
     On a machine without CUDA and with a launcher, the process group is initialised here with
     gloo (MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally).
     """
@@ -353,6 +353,7 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
         cfg.work_dir = default_work_dir(cfg.filename, args.cfg_options)
 
     check_local_paths(cfg)
+    fill_num_classes(cfg)   # model num_classes=None: the training split's identities
     if getattr(args, 'amp', False):
         if torch.cuda.is_available():
             optim = cfg.optim_wrapper

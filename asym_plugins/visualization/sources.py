@@ -20,7 +20,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     from mmengine.registry import init_default_scope
 
     import asym_plugins  # noqa: F401
-    from asym_plugins.engine.launch import check_cfg_option_keys, check_local_paths
+    from asym_plugins.engine.launch import (check_cfg_option_keys, check_local_paths,
+                                            fill_num_classes)
     if not osp.isfile(path):
         raise FileNotFoundError(f'config {path!r} does not exist.')
     cfg = Config.fromfile(path)
@@ -28,6 +29,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     check_local_paths(cfg)
+    fill_num_classes(cfg)
     init_default_scope(cfg.get('default_scope', 'asym'))
     return cfg
 
