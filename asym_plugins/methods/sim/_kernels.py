@@ -93,8 +93,9 @@ def check_distances(x: torch.Tensor, name: str, budget: int, limit: float = MAX_
             f'{name} has negative entries (min {lo:.4g}): {what} needs distances (>= 0, smaller '
             '= closer). It squares them, so a negated similarity such as -cos ranks differently '
             'from the distance it stands for. Pass 1 - cos, or the Euclidean distance of '
-            'L2-normalised features, sqrt(2 - 2 cos) (what the released SIM code uses); '
-            'similarity_inference(..., similarity=True) converts cosine similarities that way.')
+            'L2-normalised features, sqrt(2 - 2 cos) (what the released SIM code uses)'
+            + ('; similarity_inference(..., similarity=True) converts cosine similarities that '
+               'way.' if what.startswith('SIM') else '.'))
     if hi > limit:
         raise ValueError(
             f'{name} has entries up to {hi:.4g} (> {limit:.0e}): squaring them overflows the '

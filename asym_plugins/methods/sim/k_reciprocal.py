@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ._kernels import (SparseRows, _ColumnIndex, check_finite, copy_transposed,
+from ._kernels import (SparseRows, _ColumnIndex, check_distances, copy_transposed,
                        expand_reciprocal_sets,
                        padded_to_sparse, reciprocal_sets, row_chunks, sparse_min_sum,
                        topk_smallest)
@@ -117,7 +117,7 @@ def k_reciprocal_rerank(dist_qg, dist_qq, dist_gg, k1: int = 20, k2: int = 6,
                          f'got {tuple(gg.shape)}')
     budget = max(1024, int(chunk_size))
     for x, name in ((qg, 'dist_qg'), (qq, 'dist_qq'), (gg, 'dist_gg')):
-        check_finite(x, name, budget)
+        check_distances(x, name, budget, what='k-reciprocal re-ranking')
     with torch.no_grad():
         out = _k_reciprocal(qg, qq, gg, k1, k2, lam, budget, tie_break)
     return from_output(out, like)
