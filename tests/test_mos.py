@@ -3,6 +3,7 @@ conflict penalty, test-time re-scoring, and the MoS model (CPU, tiny)."""
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ from asym_plugins.methods.mos import (JaccardTripletLoss, MoSMetric, MoSModel,
 from asym_plugins.methods.mos import conflict as conflict_module
 from asym_plugins.registry import METRICS, MODELS
 from asym_plugins.structures import ReIDDataSample
+from conftest import torchreid_evaluate_rank
 
 
 def brute_jaccard(a, b):
@@ -311,10 +313,14 @@ def test_mos_metric_ranks_by_jaccard_and_takes_prior_from_predict():
     assert metric.prior is model.prior.M_p
     assert all('mos_prior' not in r for r in metric.results)     # nothing C x C is gathered
     res = metric.compute_metrics(metric.results)
-    assert {'R1', 'mAP'} <= set(res) and 0 <= res['mAP'] <= 100
     expected = 1 - rescore_topr(hard_jaccard_similarity(qf, gf), qf, gf, model.prior.M_p,
                                 cp_lambda=0.5, topk=8, top_r=2)
     torch.testing.assert_close(metric.compute_distmat(qf, gf), expected)
+    # R1 / mAP: torchreid's own evaluator on those distances (query cam 0, gallery cam 1)
+    cmc, mAP = torchreid_evaluate_rank(expected, np.arange(4), np.arange(4), np.zeros(4),
+                                       np.ones(4), max_rank=4)
+    assert res['R1'] == pytest.approx(100 * cmc[0], abs=1e-4)
+    assert res['mAP'] == pytest.approx(100 * mAP, abs=1e-4)
     with pytest.raises(ValueError, match='non-negative'):
         plain.compute_distmat(-qf - 1, gf)
     with pytest.raises(ValueError, match='prior'):
