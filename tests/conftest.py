@@ -105,3 +105,55 @@ def _restore_mmengine_globals():
     :func:`mmengine_globals_restored`."""
     with mmengine_globals_restored():
         yield
+
+
+# ------------------------------------------------------------------ torchreid as a reference
+def _torchreid_rank_module():
+    require('torchreid')
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # "Cython evaluation is unavailable"
+        from torchreid.reid.metrics import rank
+    fn = rank.evaluate_rank
+    # register_all() rebinds torchreid.reid.metrics.evaluate_rank only; this must stay theirs
+    assert fn.__module__ == 'torchreid.reid.metrics.rank' and \
+        'asym_plugins' not in fn.__code__.co_filename, fn
+    return rank
+
+
+@contextlib.contextmanager
+def _numpy_aliases():
+    """``np.int`` / ``np.bool`` / ``np.float``, used by torchreid 0.2.5 and missing from some
+    numpy releases, for the duration of a torchreid call."""
+    import numpy as np
+    added = [a for a in ('int', 'bool', 'float') if not hasattr(np, a)]
+    for a in added:
+        setattr(np, a, {'int': int, 'bool': bool, 'float': float}[a])
+    try:
+        yield
+    finally:
+        for a in added:
+            delattr(np, a)
+
+
+def torchreid_evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
+    """torchreid's own (python) market evaluator, never our replacement: ``(cmc, mAP)`` as
+    fractions."""
+    import numpy as np
+    import torch
+    rank = _torchreid_rank_module()
+    if isinstance(distmat, torch.Tensor):
+        distmat = distmat.detach().cpu().double().numpy()
+    with _numpy_aliases():
+        return rank.evaluate_rank(np.asarray(distmat, dtype=np.float64), np.asarray(q_pids),
+                                  np.asarray(g_pids), np.asarray(q_camids),
+                                  np.asarray(g_camids), max_rank=max_rank,
+                                  use_metric_cuhk03=False, use_cython=False)
+
+
+def torchreid_distance(qf, gf, metric='euclidean'):
+    """torchreid's ``compute_distance_matrix`` (``'euclidean'``: squared, ``'cosine'``)."""
+    require('torchreid')
+    from torchreid.reid.metrics.distance import compute_distance_matrix
+    return compute_distance_matrix(qf.float(), gf.float(), metric)
+
