@@ -1,7 +1,7 @@
 """MoS cost benchmark: one training iteration (MoS losses + CP vs the BoT baseline), and the
 test-time ranking at Market-1501 scale (hard Jaccard all pairs + CP re-scoring of the top-R).
 
-Training (batch 64 = 16 ids x 4, C = 2048), measured in one run, alternating the two variants:
+Training (batch 64 = 16 ids x 4, C = 2048), three variants:
 
 * baseline: ID (label smoothing) on BNNeck + batch-hard Euclidean triplet (margin 0.3);
 * MoS: ID + Jaccard triplet (soft Jaccard, tau 10, chunked custom autograd) + prior update
@@ -15,49 +15,34 @@ output channels on 128x64 images; ``resnet50`` = ReIDResNet-50 at 256x128 (use o
 MoS (the configs' default: no CP training term) and MoS + the CP training term.
 
 Ranking: random non-negative "max-pooled" features (relu of a Gaussian, about half zeros),
-3368 queries x 15913 gallery, C = 2048. ``--rank-queries n`` times the first n queries and
-scales linearly (the cost is linear in the queries); 0 = all. Peak memory: CUDA
-``max_memory_allocated``; CPU: peak RSS growth of a fresh worker process over its inputs.
+3368 queries x 15913 gallery, C = 2048: hard Jaccard all pairs, CP re-scoring of the top-R (the
+Jaccard matrix is built untimed first) and the Euclidean distance matrix as the reference.
+``--rank-queries n`` times the first n queries; the lines after the table scale that linearly
+to ``--num-query`` (the cost is linear in the queries); 0 = all.
+
+Every variant / stage runs in its own process with the same thread settings (``harness.py``):
+warm-up, median of ``--repeat`` timed calls, the harness's thread modes; peak memory from a
+separate run (CPU: peak RSS growth over the call, CUDA: ``max_memory_allocated``).
+Correctness (also ``--quick``): finite losses; the hard Jaccard of the first queries equals a
+brute force ``sum(min) / sum(max)``; the CP re-scored similarities are finite.
 
 Examples::
-    python tools/benchmarks/bench_mos.py                          # CPU, both parts
+    python tools/benchmarks/bench_mos.py --quick
+    python tools/benchmarks/bench_mos.py --modes 1 2                # CPU, both parts
     python tools/benchmarks/bench_mos.py --device cuda --features resnet50 --rank-queries 0
 """
 import argparse
-import json
+import math
 import os
-import statistics
-import subprocess
+import os.path as osp
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, osp.dirname(osp.dirname(HERE)))
 
+import harness  # noqa: E402
 import torch  # noqa: E402
-
-
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def _vm_mb(field):
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def _reset_peak_rss():
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    return _vm_mb('VmRSS')
-
-
-def _peak_rss_growth_mb(base):
-    return _vm_mb('VmHWM') - base
 
 
 # ------------------------------------------------------------------ training iteration
@@ -91,6 +76,7 @@ def build_train_variants(args, device):
         f_i, logits = heads['baseline'](f_t)
         loss = ce(logits, labels) + tri(f_t, labels)
         loss.backward()
+        return float(loss.detach())
 
     def mos_step(train_cp):
         g = torch.relu(features('max'))
@@ -100,48 +86,34 @@ def build_train_variants(args, device):
             if train_cp else None
         loss = ce(logits, labels) + jac(g, labels, extra_distance=extra)
         loss.backward()
+        return float(loss.detach())
 
     return {'baseline': baseline_step, 'mos': lambda: mos_step(False),
             'mos+cp': lambda: mos_step(True)}
 
 
-def _clock(device):
-    # CPU: process CPU time (this machine is shared; wall time would measure the neighbours).
-    return time.perf_counter() if device.type == 'cuda' else time.process_time()
+TRAIN_VARIANTS = ('baseline', 'mos', 'mos+cp')
+TRAIN_LABELS = {'baseline': 'BoT baseline iter', 'mos': 'MoS iter', 'mos+cp': 'MoS + CP term iter'}
+RANK_STAGES = ('euclidean', 'jaccard', 'cp')
+RANK_LABELS = {'euclidean': 'Euclidean distances', 'jaccard': 'hard Jaccard all pairs',
+               'cp': 'CP re-score top-R'}
 
 
-def bench_train(args, device):
-    steps = build_train_variants(args, device)
-    times = {k: [] for k in steps}
-    peaks = {}
-    for name, fn in steps.items():          # warm-up
-        for _ in range(args.warmup):
-            fn()
-    for _ in range(args.iters):
-        for name, fn in steps.items():      # alternate: both see the same machine load
-            _sync(device)
-            t = _clock(device)
-            fn()
-            _sync(device)
-            times[name].append(_clock(device) - t)
-    if device.type == 'cuda':
-        for name, fn in steps.items():
-            torch.cuda.reset_peak_memory_stats(device)
-            fn()
-            _sync(device)
-            peaks[name] = torch.cuda.max_memory_allocated(device) / 2**20
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return dict(median_s=med, peak_mb=peaks or None)
+def _prepared(device, run, to_json):
+    return harness.Prepared(
+        run=run, to_json=to_json,
+        sync=(lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else None,
+        cuda_device=device if device.type == 'cuda' else None)
 
 
-def train_peak_worker(args, variant):
-    """Peak RSS growth (MB) of one training step in this fresh process (CPU)."""
-    device = torch.device('cpu')
-    steps = build_train_variants(args, device)
-    steps[variant]()                      # first call: lazy allocations, thread pools
-    base = _reset_peak_rss()
-    steps[variant]()
-    return _peak_rss_growth_mb(base)
+def train_side(feats, variant):
+    def factory(args, data):
+        torch.manual_seed(0)
+        device = torch.device(args.device)
+        a = argparse.Namespace(**{**vars(args), 'features': feats})
+        fn = build_train_variants(a, device)[variant]
+        return _prepared(device, fn, lambda loss: dict(loss=loss))
+    return factory
 
 
 # ------------------------------------------------------------------ ranking
@@ -159,44 +131,71 @@ def rank_inputs(args, device):
     return qf, gf, prior.M_p
 
 
-def bench_rank(args, device, stage_name='both'):
-    from asym_plugins.evaluation.distance import compute_distance
-    from asym_plugins.methods.mos import hard_jaccard_similarity, rescore_topr
-    qf, gf, M_p = rank_inputs(args, device)
-    out = dict(queries_timed=qf.shape[0])
-    scale = args.num_query / qf.shape[0]
-    peaks = {}
+def rank_side(stage):
+    def factory(args, data):
+        from asym_plugins.evaluation.distance import compute_distance
+        from asym_plugins.methods.mos import hard_jaccard_similarity, rescore_topr
+        device = torch.device(args.device)
+        qf, gf, M_p = rank_inputs(args, device)
 
-    def stage(name, fn):
-        base = _reset_peak_rss() if device.type == 'cpu' else 0.0
-        if device.type == 'cuda':
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device) / 2**20
-        _sync(device)
-        t = _clock(device)
-        result = fn()
-        _sync(device)
-        out[name + '_s'] = (_clock(device) - t) * scale
-        peaks[name] = (torch.cuda.max_memory_allocated(device) / 2**20 - base
-                       if device.type == 'cuda' else _peak_rss_growth_mb(base))
-        return result
+        def jaccard():
+            return hard_jaccard_similarity(qf, gf, chunk_size=args.jaccard_chunk)
 
-    sim = stage('jaccard', lambda: hard_jaccard_similarity(qf, gf, chunk_size=args.jaccard_chunk))
-    if stage_name in ('both', 'cp'):
-        stage('cp_rescore', lambda: rescore_topr(sim, qf, gf, M_p, cp_lambda=0.1, eps=1.0,
-                                                 topk=args.cp_topk, top_r=args.top_r))
-    del sim
-    stage('euclidean', lambda: compute_distance(qf, gf, 'euclidean'))
-    out['peak_growth_mb'] = peaks
-    out['distmat_mb_full'] = args.num_query * args.num_gallery * 4 / 2**20
-    return out
+        if stage == 'euclidean':
+            return _prepared(device, lambda: compute_distance(qf, gf, 'euclidean'),
+                             lambda d: dict(finite=bool(torch.isfinite(d).all())))
+        if stage == 'jaccard':
+            def to_json(sim):  # brute force sum(min) / sum(max) on the first queries
+                q, g = qf[:4].double(), gf.double()
+                ref = (torch.minimum(q[:, None], g[None]).sum(2)
+                       / torch.maximum(q[:, None], g[None]).sum(2).clamp(min=1e-12))
+                return dict(finite=bool(torch.isfinite(sim).all()),
+                            max_err=float((sim[:4].double() - ref).abs().max()))
+            return _prepared(device, jaccard, to_json)
+        sim = jaccard()
+        return _prepared(device, lambda: rescore_topr(sim, qf, gf, M_p, cp_lambda=0.1, eps=1.0,
+                                                      topk=args.cp_topk, top_r=args.top_r),
+                         lambda out: dict(finite=bool(torch.isfinite(out).all())))
+    return factory
+
+
+class _Sides(dict):
+    """Side name -> factory: ``train:<features>:<variant>`` and ``rank:<stage>``."""
+
+    def __missing__(self, name):
+        kind, _, rest = name.partition(':')
+        if kind == 'train':
+            feats, _, variant = rest.partition(':')
+            return train_side(feats, variant)
+        return rank_side(rest)
+
+    def __contains__(self, name):
+        kind, _, rest = name.partition(':')
+        return (kind == 'train' and rest.partition(':')[2] in TRAIN_VARIANTS) or \
+            (kind == 'rank' and rest in RANK_STAGES)
+
+
+def check_train(results):
+    bad = {k: r['loss'] for k, r in results.items() if not math.isfinite(r['loss'])}
+    assert not bad, f'non-finite losses {bad}'
+    return 'losses finite: ' + ', '.join(f'{k.split(":")[-1]} {r["loss"]:.4f}'
+                                         for k, r in results.items())
+
+
+def check_rank(results):
+    bad = [k for k, r in results.items() if not r['finite']]
+    assert not bad, f'non-finite outputs in {bad}'
+    err = results.get('rank:jaccard', {}).get('max_err')
+    if err is not None:
+        assert err <= 1e-5, f'hard Jaccard differs from the brute force by {err:.2e}'
+    return ('all outputs finite' + ('' if err is None else
+                                     f'; hard Jaccard vs brute force max |diff| {err:.1e}'))
 
 
 # ------------------------------------------------------------------ driver
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--device', default='cpu')
-    p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     p.add_argument('--part', choices=['train', 'rank', 'both'], default='both')
     p.add_argument('--features', choices=['random', 'small', 'resnet50'], nargs='+',
                    default=['random', 'small'])
@@ -204,8 +203,6 @@ def parse_args(argv=None):
     p.add_argument('--channels', type=int, default=2048)
     p.add_argument('--update-topk', type=int, default=None,
                    help='restricted prior update (top-k of each positive union); None = full')
-    p.add_argument('--iters', type=int, default=5)
-    p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--num-query', type=int, default=3368)
     p.add_argument('--num-gallery', type=int, default=15913)
     p.add_argument('--rank-queries', type=int, default=128,
@@ -213,64 +210,38 @@ def parse_args(argv=None):
     p.add_argument('--jaccard-chunk', type=int, default=256)
     p.add_argument('--top-r', type=int, default=100)
     p.add_argument('--cp-topk', type=int, default=32)
-    p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
-    return p.parse_args(argv)
-
-
-def _run_worker(argv, worker):
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, '--worker', worker],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    harness.add_arguments(p)
+    args = p.parse_args(argv)
+    if args.quick:  # small shapes: a correctness smoke run
+        args.features, args.batch, args.channels = ['random'], 16, 256
+        args.num_query, args.num_gallery, args.rank_queries = 64, 2000, 32
+    return args
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    if args.worker:
-        kind, _, rest = args.worker.partition(':')
-        if kind == 'train':
-            feats, variant = rest.split(',')
-            args.features = feats
-            print(json.dumps(train_peak_worker(args, variant)))
-        else:
-            print(json.dumps(bench_rank(args, device, stage_name=rest)))
-        return
-    clock = 'wall time' if device.type == 'cuda' else 'process CPU time'
-    print(f'device={device} threads={args.threads} batch={args.batch} C={args.channels} '
-          f'update_topk={args.update_topk} timing: {clock}, median of {args.iters}')
+    if harness.is_child(args):
+        return harness.child_main(args, _Sides())
     if args.part in ('train', 'both'):
         for feats in args.features:
-            a = argparse.Namespace(**{**vars(args), 'features': feats})
-            res = bench_train(a, device)
-            med = res['median_s']
-            base = med['baseline']
-            line = (f'[train] features={feats}: baseline {base * 1e3:.1f} ms | MoS '
-                    f'{med["mos"] * 1e3:.1f} ms ({med["mos"] / base:.2f}x) | MoS + CP term '
-                    f'{med["mos+cp"] * 1e3:.1f} ms ({med["mos+cp"] / base:.2f}x)')
-            if res['peak_mb']:
-                line += '\n        peak MB ' + ', '.join(f'{k} {v:.0f}'
-                                                    for k, v in res['peak_mb'].items())
-            elif device.type == 'cpu':
-                peaks = {v: _run_worker(argv, f'train:{feats},{v}')
-                         for v in ('baseline', 'mos', 'mos+cp')}
-                line += '\n        peak RSS growth MB ' + ', '.join(f'{k} {v:.0f}'
-                                                               for k, v in peaks.items())
-            print(line, flush=True)
+            sides = [harness.Side(f'train:{feats}:{v}', TRAIN_LABELS[v]) for v in TRAIN_VARIANTS]
+            harness.run(args, sides, reference=f'train:{feats}:baseline', check=check_train,
+                        title=f'MoS training iteration vs baseline, seconds per iteration: '
+                        f'features={feats}, batch {args.batch}, C={args.channels}, '
+                        f'update_topk={args.update_topk}, device {args.device}')
     if args.part in ('rank', 'both'):
-        res = (bench_rank(args, device) if device.type == 'cuda'
-               else _run_worker(argv, 'rank:both'))
-        print(f'[rank] {args.num_query} x {args.num_gallery}, C={args.channels} '
-              f'(timed {res["queries_timed"]} queries, scaled): hard Jaccard '
-              f'{res["jaccard_s"]:.1f} s, CP re-score top-{args.top_r} (k={args.cp_topk}) '
-              f'{res["cp_rescore_s"]:.1f} s, Euclidean (reference) {res["euclidean_s"]:.1f} s')
-        kind = 'GPU memory' if device.type == 'cuda' else 'RSS'
-        print(f'[rank] peak {kind} growth per stage, {res["queries_timed"]} queries: '
-              + ', '.join(f'{k} {v:.0f} MB' for k, v in res['peak_growth_mb'].items())
-              + f' (the full {args.num_query} x {args.num_gallery} float32 distance matrix is '
-              f'{res["distmat_mb_full"]:.0f} MB)')
+        nq = args.num_query if args.rank_queries == 0 else min(args.rank_queries,
+                                                               args.num_query)
+        sides = [harness.Side(f'rank:{s}', RANK_LABELS[s]) for s in RANK_STAGES]
+        table = harness.run(args, sides, reference='rank:euclidean', check=check_rank,
+                            title=f'MoS ranking, seconds for {nq} queries x {args.num_gallery} '
+                            f'gallery, C={args.channels}, top-R {args.top_r}, CP k '
+                            f'{args.cp_topk}, device {args.device}')
+        scale = args.num_query / nq
+        print(f'scaled to {args.num_query} queries (x{scale:.1f}; the cost is linear in the '
+              'queries): ' + '; '.join(
+                  f'{harness.MODE_LABEL[r["mode"]]} {r["label"]} {r["median"] * scale:.3g} s'
+                  for r in table['rows']))
 
 
 if __name__ == '__main__':
