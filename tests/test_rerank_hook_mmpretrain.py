@@ -262,3 +262,79 @@ def test_sim_hook_distributed_equals_one_rank(tmp_path):
     assert two['retrieval/Recall@1'] == pytest.approx(one['retrieval/Recall@1'])
     assert two['retrieval/sim/Recall@1'] == pytest.approx(one['retrieval/sim/Recall@1'])
     assert 'retrieval/sim/mAP@10' in two
+
+
+def _retriever_loop(hooks, model, queries, labels, batch_size, metrics):
+    """A test loop by hand: the hooks' before_test, model.predict + evaluator.process per
+    batch, after_test_iter, evaluate, after_test (what MMEngine's TestLoop calls)."""
+    from mmengine.evaluator import Evaluator
+    from mmpretrain.structures import DataSample
+    evaluator = Evaluator(metrics)
+    for hook in hooks:
+        hook._wrap_evaluator(evaluator, model)
+    with torch.no_grad():
+        for i in range(0, len(queries), batch_size):
+            samples = [DataSample().set_gt_label(labels[j])
+                       for j in range(i, min(i + batch_size, len(queries)))]
+            evaluator.process(model.predict(queries[i:i + batch_size], samples))
+            for hook in hooks:
+                hook.after_test_iter(None, i)
+    out = evaluator.evaluate(len(queries))
+    for hook in hooks:
+        hook.after_test(None)
+    return out
+
+
+def test_two_hooks_batch_by_batch_on_a_retriever():
+    """Kind 3 without a Runner: uneven batches, two SIM hooks stacked (official and equations,
+    own prefixes), a callable score_to_distance; values equal SIM by hand on all queries."""
+    from mmpretrain.evaluation import RetrievalAveragePrecision, RetrievalRecall
+    from mmpretrain.models import ImageToImageRetriever
+    g = torch.Generator().manual_seed(3)
+    centers = torch.randn(6, 8, generator=g)
+    gallery = centers.repeat_interleave(3, 0) + 0.8 * torch.randn(18, 8, generator=g)
+    q_ids = torch.arange(6).repeat_interleave(2)
+    queries = centers[q_ids] + 0.8 * torch.randn(12, 8, generator=g)
+    labels = [torch.nonzero(torch.arange(18) // 3 == p).flatten().tolist() for p in q_ids]
+    model = ImageToImageRetriever(image_encoder=torch.nn.Linear(8, 8), prototype=gallery)
+    torch.nn.init.eye_(model.image_encoder.weight)
+    torch.nn.init.zeros_(model.image_encoder.bias)
+    eq = dict(SIM, mode='equations')
+    hooks = [SIMRerankHook(**SIM),
+             SIMRerankHook(prefix='simeq', score_to_distance=cosine_to_distance, **eq)]
+    out = _retriever_loop(hooks, model, queries, labels, 5,
+                          [RetrievalRecall(topk=(1, 2)), RetrievalAveragePrecision(topk=5)])
+
+    qn, gn = F.normalize(queries, dim=1), F.normalize(gallery, dim=1)
+    target = torch.zeros(12, 18)
+    for i, lab in enumerate(labels):
+        target[i, lab] = 1
+    for prefix, kw in (('sim', SIM), ('simeq', eq)):
+        d = similarity_inference(torch.cdist(qn, gn), torch.cdist(gn, gn), **kw)
+        r1, r2 = RetrievalRecall.calculate(-d, target, topk=(1, 2))
+        ap = RetrievalAveragePrecision.calculate(-d, target, topk=5)
+        assert out[f'retrieval/{prefix}/Recall@1'] == pytest.approx(r1.item(), abs=1e-4)
+        assert out[f'retrieval/{prefix}/Recall@2'] == pytest.approx(r2.item(), abs=1e-4)
+        assert out[f'retrieval/{prefix}/mAP@5'] == pytest.approx(float(ap), abs=1e-4)
+    plain = RetrievalAveragePrecision.calculate(qn @ gn.t(), target, topk=5)
+    assert out['retrieval/mAP@5'] == pytest.approx(float(plain), abs=1e-4)
+    assert out['retrieval/sim/mAP@5'] != pytest.approx(out['retrieval/mAP@5'], abs=1e-3)
+    # both hooks removed their listeners: the model and the metrics are as they were
+    assert 'matching' not in vars(model) and '_asym_rerank_dispatch' not in vars(model)
+
+
+def test_retriever_errors_name_the_fix():
+    from mmpretrain.evaluation import RetrievalRecall
+    from mmpretrain.models import ImageToImageRetriever
+    model = ImageToImageRetriever(image_encoder=torch.nn.Linear(4, 4),
+                                  prototype=torch.randn(6, 4))
+    queries, labels = torch.randn(3, 4), [[0], [1], [2]]
+    # a model that never scores through the named method
+    with pytest.raises(RuntimeError, match="did not call score_batch.*query_method="):
+        model.score_batch = lambda feats: None
+        _retriever_loop([SIMRerankHook(query_method='score_batch', **SIM)], model, queries,
+                        labels, 3, [RetrievalRecall(topk=1)])
+    # gallery features under another name
+    with pytest.raises(RuntimeError, match="'gallery'.*gallery_attr="):
+        _retriever_loop([SIMRerankHook(gallery_attr='gallery', **SIM)], model, queries, labels,
+                        3, [RetrievalRecall(topk=1)])
