@@ -15,6 +15,10 @@ Sides (each in its own process with the same thread settings, see ``harness.py``
   ``fastreid.evaluation`` fails to import on Python >= 3.10 (``from collections import
   Mapping``), so only its Cython file is used.
 
+Warm-up: ours runs a tiny problem and the full one once; the peers run a tiny problem (they
+have no lazy set-up; a full warm-up call would cost seconds to a minute each). torchreid's
+python evaluator runs in mode ``1`` only unless ``--torchreid-py-modes`` says otherwise.
+
 The Cython files are compiled once (Cython + a C compiler needed) into ``--build-dir``, outside
 the repository. All sides run on the SAME saved float32 distance matrix; Market-1501 scale by
 default (3,368 queries x 15,913 gallery, 751 identities + distractors with pid 0, 6 cameras);
@@ -137,7 +141,7 @@ def build_cython(peer: str, pyx: str, build_dir: str) -> str:
         digest = hashlib.sha1(f.read() + np.__version__.encode()).hexdigest()[:12]
     name = f'{peer}_rank_cy'
     out_dir = osp.join(build_dir, f'{peer}_{digest}_py{sys.version_info[0]}{sys.version_info[1]}')
-    built = glob.glob(osp.join(out_dir, name + '*.so')) + glob.glob(osp.join(out_dir, name + '*.pyd'))
+    built = _built(out_dir, name)
     if built:
         return built[0]
     if importlib.util.find_spec('Cython') is None:
@@ -147,11 +151,15 @@ def build_cython(peer: str, pyx: str, build_dir: str) -> str:
     shutil.copy(pyx, osp.join(out_dir, name + '.pyx'))
     proc = subprocess.run([sys.executable, '-c', _SETUP.format(name=name)], cwd=out_dir,
                           capture_output=True, text=True)
-    built = glob.glob(osp.join(out_dir, name + '*.so')) + glob.glob(osp.join(out_dir, name + '*.pyd'))
+    built = _built(out_dir, name)
     if proc.returncode != 0 or not built:
         raise SystemExit(f'compiling {pyx} ({SRC_OPTION[peer]}) failed; needs Cython and a C '
                          f'compiler:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
     return built[0]
+
+
+def _built(out_dir, name):
+    return [p for ext in ('*.so', '*.pyd') for p in glob.glob(osp.join(out_dir, name + ext))]
 
 
 def load_extension(path: str):
@@ -221,8 +229,8 @@ def _side_cython(peer):
                 return _result(r[0], np.mean(r[1]), np.mean(r[2]), len(r[1]))
             return _result(r[0], r[1])
 
-        return harness.Prepared(run=run, warmup=lambda: (mod.evaluate_cy(*_tiny(), 10, False),
-                                                         run()), to_json=to_json)
+        return harness.Prepared(run=run, warmup=lambda: mod.evaluate_cy(*_tiny(), 10, False),
+                                to_json=to_json)
     return factory
 
 
@@ -271,6 +279,9 @@ def parse_args(argv=None):
                    'evaluator (pip install fastreid does not install beside torch 2, see above)')
     p.add_argument('--no-torchreid-py', action='store_true',
                    help='leave out torchreid\'s python evaluator (the slowest peer)')
+    p.add_argument('--torchreid-py-modes', nargs='+', choices=harness.MODES, default=['1'],
+                   help='thread modes of torchreid\'s python evaluator (default: 1; it runs '
+                   'about a minute per call at Market scale)')
     p.add_argument('--build-dir', default=osp.join(tempfile.gettempdir(), 'asym_bench_cython'),
                    help='where the Cython peers are compiled (outside the repository)')
     harness.add_arguments(p)
@@ -284,7 +295,8 @@ def main(argv=None):
     harness.resolve(args)
     sides = [harness.Side('ours', LABELS['ours'])]
     if not args.no_torchreid_py:
-        sides.append(harness.Side('torchreid-py', LABELS['torchreid-py']))
+        sides.append(harness.Side('torchreid-py', LABELS['torchreid-py'],
+                                  modes=args.torchreid_py_modes))
     for peer in ('torchreid', 'fastreid'):
         pyx = peer_pyx(args, peer)
         if pyx is not None:

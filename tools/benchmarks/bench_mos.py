@@ -33,7 +33,6 @@ Examples::
 """
 import argparse
 import math
-import os
 import os.path as osp
 import sys
 
