@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import require  # noqa: E402
+from conftest import (require, torchreid_distance,  # noqa: E402
+                      torchreid_evaluate_rank)
 
 torchreid = require('torchreid')
 
@@ -46,12 +47,27 @@ def trained(tmp_path_factory):
                                            use_gpu=False)
     save_dir = str(tmp_path_factory.mktemp('log'))
     engine.run(save_dir=save_dir, max_epoch=1, print_freq=1000, ranks=[1, 5])
-    rank1, mAP = engine._evaluate(
-        dataset_name='asym_market1501', query_loader=dm.test_loader['asym_market1501']['query'],
-        gallery_loader=dm.test_loader['asym_market1501']['gallery'], ranks=[1, 5])
+    loaders = dict(dataset_name='asym_market1501',
+                   query_loader=dm.test_loader['asym_market1501']['query'],
+                   gallery_loader=dm.test_loader['asym_market1501']['gallery'], ranks=[1, 5])
+    rank1, mAP = engine._evaluate(**loaders)  # with our evaluator (register_all installed it)
+    # torchreid alone: its engine's feature extraction, distance and evaluator (its evaluator
+    # needs max_rank <= every query's gallery list, so 5 here, not its default 50)
+    feats = {}
+    model.eval()
+    with torch.no_grad():
+        for side in ('query', 'gallery'):
+            parts = [engine.parse_data_for_eval(d) for d in loaders[f'{side}_loader']]
+            feats[side] = (torch.cat([engine.extract_features(p[0]) for p in parts]),
+                           np.concatenate([p[1].numpy() for p in parts]),
+                           np.concatenate([p[2].numpy() for p in parts]))
+    (qf, q_pids, q_cams), (gf, g_pids, g_cams) = feats['query'], feats['gallery']
+    tr_cmc, tr_mAP = torchreid_evaluate_rank(torchreid_distance(qf, gf), q_pids, g_pids,
+                                             q_cams, g_cams, max_rank=5)
+    tr_rank1 = tr_cmc[0]
     ckpt = osp.join(save_dir, 'model', 'model.pth.tar-1')
     return dict(root=root, dm=dm, model=model, rank1=float(rank1), mAP=float(mAP), ckpt=ckpt,
-                save_dir=save_dir)
+                save_dir=save_dir, tr_rank1=float(tr_rank1), tr_mAP=float(tr_mAP))
 
 
 def test_torchreid_engine_trains_and_evaluates_registered_model(trained):
@@ -62,7 +78,10 @@ def test_torchreid_engine_trains_and_evaluates_registered_model(trained):
     assert all(pid >= 0 for _, pid, _, _ in dm.test_loader['asym_market1501']['gallery']
                .dataset.gallery)
     assert len(query.query) == 12
-    assert 0.0 <= trained['mAP'] <= 1.0 and 0.0 <= trained['rank1'] <= 1.0
+    # our evaluator (installed into torchreid) gives torchreid's own numbers on the same run
+    assert trained['rank1'] == pytest.approx(trained['tr_rank1'], abs=1e-6)
+    assert trained['mAP'] == pytest.approx(trained['tr_mAP'], abs=1e-6)
+    assert 0.0 < trained['tr_mAP'] < 1.0  # neither degenerate case (all or no positives first)
     assert osp.isfile(trained['ckpt'])
     # torchreid's checkpoint keeps rank1 as a numpy scalar: our loader reads it (torch >= 2.6)
     from asym_plugins.integrations.torchreid.checkpoint import load_checkpoint
@@ -106,11 +125,11 @@ def test_same_checkpoint_same_metrics_in_mmengine(trained, tmp_path):
     # asym_plugins allow-lists its numpy scalar for MMEngine's weights_only loader.
     metrics = _load_tool('test').main([cfg_path, trained['ckpt'], '--work-dir',
                                        str(tmp_path / 'work')])
-    assert metrics['R1'] / 100.0 == pytest.approx(trained['rank1'], abs=1e-6)
-    assert metrics['mAP'] / 100.0 == pytest.approx(trained['mAP'], abs=1e-6)
+    assert metrics['R1'] / 100.0 == pytest.approx(trained['tr_rank1'], abs=1e-6)
+    assert metrics['mAP'] / 100.0 == pytest.approx(trained['tr_mAP'], abs=1e-6)
     # ... and the converted MMEngine checkpoint (state_dict + meta) gives the same again
     from asym_plugins.integrations.torchreid.checkpoint import torchreid_to_mmengine
     mm_ckpt = torchreid_to_mmengine(trained['ckpt'], str(tmp_path / 'asym_small_mmengine.pth'))
     metrics = _load_tool('test').main([cfg_path, mm_ckpt, '--work-dir', str(tmp_path / 'work')])
-    assert metrics['R1'] / 100.0 == pytest.approx(trained['rank1'], abs=1e-6)
-    assert metrics['mAP'] / 100.0 == pytest.approx(trained['mAP'], abs=1e-6)
+    assert metrics['R1'] / 100.0 == pytest.approx(trained['tr_rank1'], abs=1e-6)
+    assert metrics['mAP'] / 100.0 == pytest.approx(trained['tr_mAP'], abs=1e-6)

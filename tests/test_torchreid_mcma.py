@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import require  # noqa: E402
+from conftest import (require, torchreid_distance,  # noqa: E402
+                      torchreid_evaluate_rank)
 
 require('torchreid')
 
@@ -49,4 +50,21 @@ def test_mcma_engine_text_to_image(tmp_path):
     query = dm.test_loader['synthetic_text']['query'].dataset
     n_captions = sum(len(e.get('captions', ())) for e in query.extras.values())
     assert n_captions >= len(query.query)
-    assert 0.0 <= res['rank1'] <= 1.0 and 0.0 <= res['mAP'] <= 1.0
+    # IRRA's protocol through torchreid's own functions: every caption queries every gallery
+    # image by cosine distance, no camera filter (query camera -1 matches no gallery camera)
+    captions, t_pids = [], []
+    for img_path, pid, _, _ in query.query:
+        for cap in query.extras.get(img_path, {}).get('captions', []):
+            captions.append(cap)
+            t_pids.append(pid)
+    engine.set_model_mode('eval')
+    step = engine.text_batch_size  # the engine's batches (padding is per batch)
+    with torch.no_grad():
+        tf = torch.cat([engine.asym_model.encode_text(captions[i:i + step]).float().cpu()
+                        for i in range(0, len(captions), step)])
+    gf, g_pids, _ = engine.extract_split(dm.test_loader['synthetic_text']['gallery'])
+    cmc, ref_map = torchreid_evaluate_rank(torchreid_distance(tf, gf, 'cosine'), t_pids, g_pids,
+                                           np.full(len(t_pids), -1), np.zeros(len(g_pids)),
+                                           max_rank=5)
+    assert res['rank1'] == pytest.approx(float(cmc[0]), abs=1e-5)
+    assert res['mAP'] == pytest.approx(float(ref_map), abs=1e-5)

@@ -3,7 +3,8 @@ MoSMetric), SIM / k-reciprocal in torchreid's test flow, the synthetic datasets.
 import pytest
 import torch
 
-from conftest import require  # noqa: E402
+from conftest import (require, torchreid_distance,  # noqa: E402
+                      torchreid_evaluate_rank)
 
 require('torchreid')
 
@@ -74,19 +75,24 @@ def test_mos_engine_trains_and_matches_mos_metric(occluded_dm, tmp_path):
     ref = metric.evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams)
     assert 100 * res['rank1'] == pytest.approx(ref['R1'], abs=1e-6)
     assert 100 * res['mAP'] == pytest.approx(ref['mAP'], abs=1e-6)
+    # ... and torchreid's own evaluator on the MoS distances (1 - J, CP re-scored)
+    cmc, tr_map = torchreid_evaluate_rank(metric.compute_distmat(qf, gf), q_pids, g_pids, q_cams,
+                                          g_cams, max_rank=5)
+    assert res['rank1'] == pytest.approx(float(cmc[0]), abs=1e-6)
+    assert res['mAP'] == pytest.approx(float(tr_map), abs=1e-6)
 
 
 def test_rerankers_in_torchreid_test_flow(occluded_dm):
     from asym_plugins.integrations.torchreid import set_torchreid_reranker
-    from asym_plugins.integrations.torchreid.engines import AsymEngine
+    from asym_plugins.integrations.torchreid.engines import BoTEngine
     from asym_plugins.methods.sim import k_reciprocal_rerank, re_ranking, sim_re_ranking
     dm = occluded_dm
     models = compat.torchreid_module('models')
-    model = models.build_model('asym_small', dm.num_train_pids, loss='triplet',
+    model = models.build_model('bot_small', dm.num_train_pids, loss='triplet',
                                pretrained=False)
     optimizer = compat.torchreid_module('optim').build_optimizer(model, optim='adam', lr=1e-3)
     sim = dict(type='sim', K=3, k_q=4, k_g=6, n_graph=8)
-    engine = AsymEngine(dm, model, optimizer, use_gpu=False, reranker=sim)
+    engine = BoTEngine(dm, model, optimizer, use_gpu=False, reranker=sim)
     engine.test(ranks=[1, 5])
     assert 'SIMReranker' in engine.last_results['reranker']
     engine.test(ranks=[1, 5], rerank=True)  # torchreid's switch: k-reciprocal
@@ -103,6 +109,14 @@ def test_rerankers_in_torchreid_test_flow(occluded_dm):
     cmc, mAP, _ = evaluate_rank(torch.as_tensor(dist), q_pids, g_pids, q_cams, g_cams,
                                 max_rank=5)
     assert kr['mAP'] == pytest.approx(float(mAP), abs=1e-5)
+    # ... and what torchreid's own re_ranking and evaluator make of the same features
+    tr_rerank = require('torchreid.reid.utils.rerank').re_ranking
+    assert 'asym_plugins' not in tr_rerank.__code__.co_filename
+    tr_dist = tr_rerank(torchreid_distance(qf, gf).numpy(), torchreid_distance(qf, qf).numpy(),
+                        torchreid_distance(gf, gf).numpy())
+    tr_cmc, tr_map = torchreid_evaluate_rank(tr_dist, q_pids, g_pids, q_cams, g_cams, max_rank=5)
+    assert kr['mAP'] == pytest.approx(float(tr_map), abs=1e-5)
+    assert kr['rank1'] == pytest.approx(float(tr_cmc[0]), abs=1e-6)
     # torchreid's own engines: rerank=True runs what set_torchreid_reranker installed
     engine_mod = compat.torchreid_module('engine.engine')
     assert set_torchreid_reranker('sim') is sim_re_ranking
@@ -111,4 +125,6 @@ def test_rerankers_in_torchreid_test_flow(occluded_dm):
     assert engine_mod.re_ranking is re_ranking
     stock = compat.engine_base('ImageSoftmaxEngine')(dm, model, optimizer, use_gpu=False)
     rank1 = stock.test(rerank=True, ranks=[1, 5])
-    assert 0.0 <= float(rank1) <= 1.0
+    # the stock engine (its distances, our re_ranking and evaluator installed) gives the R1 of
+    # torchreid's own re_ranking and evaluator above
+    assert float(rank1) == pytest.approx(float(tr_cmc[0]), abs=1e-6)
