@@ -142,7 +142,7 @@ def test_sim_hook_on_mmpretrain_retriever(tmp_path):
     assert cfg.custom_imports.imports == ['asym_plugins']
     assert [h['type'] for h in cfg.custom_hooks] == [
         'PrepareProtoBeforeValLoopHook', 'SyncBuffersHook', 'asym.SIMRerankHook']
-    cfg.custom_hooks[-1].update(SIM)
+    cfg.custom_hooks[-1].update(SIM, query_chunk=6)   # batches 4, 4, 2: chunks of 8 and 2
     runner = Runner.from_cfg(cfg)
     runner.train()
     val_logged = {k: v for k, v in runner.message_hub.log_scalars.items() if 'sim/' in k}
@@ -286,8 +286,9 @@ def _retriever_loop(hooks, model, queries, labels, batch_size, metrics):
 
 
 def test_two_hooks_batch_by_batch_on_a_retriever():
-    """Kind 3 without a Runner: uneven batches, two SIM hooks stacked (official and equations,
-    own prefixes), a callable score_to_distance; values equal SIM by hand on all queries."""
+    """Kind 3 without a Runner: uneven batches and chunks, two SIM hooks stacked (official and
+    equations, own prefixes), a callable score_to_distance; values equal SIM by hand on all
+    queries at once."""
     from mmpretrain.evaluation import RetrievalAveragePrecision, RetrievalRecall
     from mmpretrain.models import ImageToImageRetriever
     g = torch.Generator().manual_seed(3)
@@ -300,7 +301,7 @@ def test_two_hooks_batch_by_batch_on_a_retriever():
     torch.nn.init.eye_(model.image_encoder.weight)
     torch.nn.init.zeros_(model.image_encoder.bias)
     eq = dict(SIM, mode='equations')
-    hooks = [SIMRerankHook(**SIM),
+    hooks = [SIMRerankHook(query_chunk=7, **SIM),     # batches 5, 5, 2: chunks of 10 and 2
              SIMRerankHook(prefix='simeq', score_to_distance=cosine_to_distance, **eq)]
     out = _retriever_loop(hooks, model, queries, labels, 5,
                           [RetrievalRecall(topk=(1, 2)), RetrievalAveragePrecision(topk=5)])

@@ -64,6 +64,8 @@ class RerankHook(Hook):
         score_to_distance: kind 3: ``'cosine'`` (``d = sqrt(2 - 2 s)``) or a callable
             ``scores -> distances``; default: ``'cosine'`` for a model whose ``similarity`` is
             ``'cosine_similarity'``, otherwise an error asking for it.
+        query_chunk: kind 3: queries re-ranked together (default 1024; memory
+            ``query_chunk x Ng`` distances; the re-ranker's gallery-side work is paid per chunk).
     """
 
     priority = 'LOW'
@@ -72,7 +74,8 @@ class RerankHook(Hook):
                  dist_method: str = 'compute_distmat', metrics: Optional[Sequence[str]] = None,
                  similarity: bool = False, on: Sequence[str] = ('val', 'test'),
                  query_method: str = 'matching', gallery_attr: str = 'prototype_vecs',
-                 score_to_distance: Union[None, str, Callable] = None):
+                 score_to_distance: Union[None, str, Callable] = None,
+                 query_chunk: int = 1024):
         self.reranker = build_reranker(reranker)
         self.prefix = prefix
         self.dist_method = dist_method
@@ -81,6 +84,7 @@ class RerankHook(Hook):
         self.on = tuple(on)
         self.query_method, self.gallery_attr = query_method, gallery_attr
         self.score_to_distance = score_to_distance
+        self.query_chunk = query_chunk
         self._gallery_source = None
 
     # -- wiring -------------------------------------------------------------------------
@@ -131,7 +135,8 @@ class RerankHook(Hook):
                     + self._how_to_point(model))
         if rest:
             self._gallery_source = ModelGallery(self, model, self.query_method,
-                                                self.gallery_attr, self.score_to_distance)
+                                                self.gallery_attr, self.score_to_distance,
+                                                self.query_chunk)
             self._gallery_source.start(rest)
             wrapped += len(rest)
         if wrapped == 0:
@@ -230,8 +235,8 @@ class SIMRerankHook(RerankHook):
         mode: ``'official'`` (the authors' released code; default) or ``'equations'``.
         preset: ``'sysu_mm01'`` or ``'regdb'``: the released code's hyper-parameters.
         prefix: key prefix of the SIM results (default ``'sim'``: ``sim/mAP``...).
-        dist_method, metrics, similarity, on, query_method, gallery_attr, score_to_distance:
-            see :class:`RerankHook`.
+        dist_method, metrics, similarity, on, query_method, gallery_attr, score_to_distance,
+        query_chunk: see :class:`RerankHook`.
         **sim_kwargs: ``lam, K, k_q, k_g, alpha, n_graph, prune_T, components``.
     """
 
@@ -240,9 +245,11 @@ class SIMRerankHook(RerankHook):
                  metrics: Optional[Sequence[str]] = None, similarity: bool = False,
                  on: Sequence[str] = ('val', 'test'), query_method: str = 'matching',
                  gallery_attr: str = 'prototype_vecs',
-                 score_to_distance: Union[None, str, Callable] = None, **sim_kwargs):
+                 score_to_distance: Union[None, str, Callable] = None, query_chunk: int = 1024,
+                 **sim_kwargs):
         super().__init__(reranker=dict(type='SIMReranker', mode=mode, preset=preset,
                                        **sim_kwargs),
                          prefix=prefix, dist_method=dist_method, metrics=metrics,
                          similarity=similarity, on=on, query_method=query_method,
-                         gallery_attr=gallery_attr, score_to_distance=score_to_distance)
+                         gallery_attr=gallery_attr, score_to_distance=score_to_distance,
+                         query_chunk=query_chunk)

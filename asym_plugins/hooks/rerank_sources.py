@@ -10,15 +10,19 @@ its predictions carry ``pred_score`` (one similarity per gallery item), which th
 During a val/test loop the hook
 
 1. listens to the model's ``query_method`` (default ``matching``): after each call it turns the
-   batch's scores and the gallery's into distances (``score_to_distance``), re-ranks the batch's
-   rows, and keeps ``score' = -d'`` (larger = closer, so every metric ranks by ``d'``);
+   batch's scores into distances (``score_to_distance``) and queues them;
 2. gives each metric a *shadow*: a copy of the user's metric that ``process``-es the same data
-   samples with ``pred_score`` (and ``pred_label``) replaced by the re-ranked ones, and whose
-   results are logged beside the metric's own as ``<metric prefix>/<hook prefix>/<key>``.
+   samples with ``pred_score`` (and ``pred_label``) replaced by ``-d'`` (larger = closer, so
+   every metric ranks by the re-ranked ``d'``), and whose results are logged beside the
+   metric's own as ``<metric prefix>/<hook prefix>/<key>``.
 
-Each batch is re-ranked on its own, so the re-ranker must treat every query independently
-(SIM does, in both modes: it uses only query-gallery and gallery-gallery distances);
-k-reciprocal re-ranking, which needs all queries at once, is refused with an error.
+Queued queries are re-ranked together once ``query_chunk`` of them are waiting, and at the end
+of the loop (one call per chunk instead of per batch: the re-ranker's gallery-side work is paid
+once per chunk); the shadows then process their batches in order (their ``process`` gets the
+data batch without its ``inputs``). Chunks of queries are re-ranked on their own, so the
+re-ranker must treat every query independently (SIM does, in both modes: it uses only
+query-gallery and gallery-gallery distances); k-reciprocal re-ranking, which needs all queries
+at once, is refused with an error.
 Distributed: every rank re-ranks its own queries against the same gallery and the shadow
 metric gathers the ranks' results as the metric itself does.
 """
@@ -135,16 +139,21 @@ class ModelGallery:
         score_to_distance: ``'cosine'`` / a callable ``scores -> distances`` / ``None``:
             ``'cosine'`` when the model's ``similarity`` is ``'cosine_similarity'`` (mmpretrain's
             default), otherwise an error asking for it.
+        query_chunk: queries re-ranked together (memory: ``query_chunk x Ng`` distances).
     """
 
     def __init__(self, owner, model, query_method: str = 'matching',
                  gallery_attr: str = 'prototype_vecs',
-                 score_to_distance: Union[None, str, Callable] = None):
+                 score_to_distance: Union[None, str, Callable] = None, query_chunk: int = 1024):
         self.owner, self.model = owner, model
         self.query_method, self.gallery_attr = query_method, gallery_attr
         self.to_distance = self._resolve_conversion(score_to_distance)
+        if int(query_chunk) < 1:
+            raise ValueError(f'{self._name()}: query_chunk must be >= 1, got {query_chunk}')
+        self.query_chunk = int(query_chunk)
         self.shadows = []          # one _Shadow per metric
-        self.pending = None        # re-ranked scores of the current batch
+        self.pending = None        # distances of the current batch (B, Ng)
+        self.queue = []            # distances of the batches waiting to be re-ranked
         self._gg = None            # (gallery tensor, its version, distances)
 
     # -- set-up --------------------------------------------------------------------------
@@ -198,10 +207,31 @@ class ModelGallery:
         for shadow in self.shadows:
             _stop_listening(shadow.metric, 'process', shadow)
             _stop_listening(shadow.metric, 'evaluate', shadow)
-        self.shadows, self.pending, self._gg = [], None, None
+        self.shadows, self.pending, self.queue, self._gg = [], None, [], None
 
     def end_batch(self) -> None:
-        self.pending = None
+        """The loop's batch is done (every metric processed it): queue its distances and
+        re-rank the queue once ``query_chunk`` queries wait."""
+        if self.pending is not None:
+            self.queue.append(self.pending)
+            self.pending = None
+        if sum(len(d) for d in self.queue) >= self.query_chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        """Re-rank the queued queries at once and let every shadow process its batches."""
+        if not self.queue:
+            return
+        dist_qg = torch.cat(self.queue)
+        sizes = [len(d) for d in self.queue]
+        self.queue = []
+        out = torch.as_tensor(self.owner.reranker(dist_qg, self._gg[2], None))
+        if tuple(out.shape) != tuple(dist_qg.shape):
+            raise ValueError(f'{type(self.owner.reranker).__name__} returned shape '
+                             f'{tuple(out.shape)}, expected {tuple(dist_qg.shape)}')
+        scores = torch.split(-out.to(dist_qg.device), sizes)
+        for shadow in self.shadows:
+            shadow.process_queued(scores)
 
     # -- per batch -------------------------------------------------------------------------
     def _gallery(self) -> torch.Tensor:
@@ -220,10 +250,14 @@ class ModelGallery:
         fn = self.model.similarity_fn
         return torch.cat([fn(a[i:i + 1024], b) for i in range(0, len(a), 1024)])
 
+    def _gallery_changed(self, gallery) -> bool:
+        return (self._gg is None or self._gg[0] is not gallery
+                or self._gg[1] != getattr(gallery, '_version', None))
+
     def _gallery_distance(self, gallery):
-        version = getattr(gallery, '_version', None)
-        if self._gg is None or self._gg[0] is not gallery or self._gg[1] != version:
-            self._gg = (gallery, version, self.to_distance(self._similarity(gallery, gallery)))
+        if self._gallery_changed(gallery):
+            dist = torch.as_tensor(self.to_distance(self._similarity(gallery, gallery))).float()
+            self._gg = (gallery, getattr(gallery, '_version', None), dist)
         return self._gg[2]
 
     def on_query(self, feats, out) -> None:
@@ -233,14 +267,10 @@ class ModelGallery:
         scores = out.get('score') if isinstance(out, dict) else None
         if scores is None:
             scores = self._similarity(feats, gallery)
-        dist_qg = torch.as_tensor(self.to_distance(scores)).float()
-        dist_gg = torch.as_tensor(self._gallery_distance(gallery)).float()
-        out = self.owner.reranker(dist_qg, dist_gg, None)
-        out = torch.as_tensor(out)
-        if tuple(out.shape) != tuple(dist_qg.shape):
-            raise ValueError(f'{type(self.owner.reranker).__name__} returned shape '
-                             f'{tuple(out.shape)}, expected {tuple(dist_qg.shape)}')
-        self.pending = -out.to(scores.device)
+        if self.queue and self._gallery_changed(gallery):
+            self.flush()                 # the gallery changed: re-rank what it scored first
+        self._gallery_distance(gallery)
+        self.pending = torch.as_tensor(self.to_distance(scores)).float()
 
 
 class _Shadow:
@@ -248,34 +278,51 @@ class _Shadow:
 
     def __init__(self, source: ModelGallery, metric, shadow):
         self.source, self.metric, self.shadow = source, metric, shadow
+        self.queue = []            # (data batch without inputs, data samples) per batch
 
     def on_process(self, data_batch, data_samples) -> None:
-        scores = self.source.pending
+        dist = self.source.pending
         name = self.source._name()
-        if scores is None:
+        if dist is None:
             raise RuntimeError(
                 f'{name}: {type(self.source.model).__name__} did not call '
-                f'{self.source.query_method}() for this batch, so the hook has no re-ranked '
+                f'{self.source.query_method}() for this batch, so the hook has no query '
                 'scores for it; set query_method= to the model method that receives the '
                 'query features and scores them against the gallery.')
-        if len(scores) != len(data_samples):
+        if len(dist) != len(data_samples):
             raise RuntimeError(
-                f'{name}: {self.source.query_method}() scored {len(scores)} queries but the '
+                f'{name}: {self.source.query_method}() scored {len(dist)} queries but the '
                 f'batch has {len(data_samples)} data samples.')
+        if isinstance(data_batch, dict):
+            data_batch = {k: v for k, v in data_batch.items() if k != 'inputs'}
         samples = []
-        for sample, row in zip(data_samples, scores):
+        for sample in data_samples:      # kept without the (Ng,) predictions until re-ranked
             new = dict(sample) if isinstance(sample, dict) else sample.to_dict()
-            old = new.get('pred_score')
-            if isinstance(old, torch.Tensor):
-                row = row.to(device=old.device, dtype=old.dtype)
-            new['pred_score'] = row
-            if 'pred_label' in new and isinstance(new['pred_label'], torch.Tensor):
-                n = len(new['pred_label'])
-                new['pred_label'] = torch.argsort(row, descending=True, stable=True)[:n]
-            samples.append(new)
-        self.shadow.process(data_batch, samples)
+            score, label = new.pop('pred_score', None), new.pop('pred_label', None)
+            like = (score.dtype, score.device) if isinstance(score, torch.Tensor) else None
+            n_label = len(label) if isinstance(label, torch.Tensor) else None
+            samples.append((new, like, n_label))
+        self.queue.append((data_batch, samples))
+
+    def process_queued(self, scores) -> None:
+        """Process the queued batches with their re-ranked scores (one tensor per batch)."""
+        queue, self.queue = self.queue, []
+        if len(queue) != len(scores):
+            raise RuntimeError(f'{self.source._name()}: {type(self.metric).__name__} processed '
+                               f'{len(queue)} batches but {len(scores)} were scored')
+        for (data_batch, samples), rows in zip(queue, scores):
+            done = []
+            for (new, like, n_label), row in zip(samples, rows):
+                if like is not None:
+                    row = row.to(dtype=like[0], device=like[1])
+                new['pred_score'] = row
+                if n_label is not None:
+                    new['pred_label'] = torch.argsort(row, descending=True, stable=True)[:n_label]
+                done.append(new)
+            self.shadow.process(data_batch, done)
 
     def on_evaluate(self, size: int) -> dict:
+        self.source.flush()
         prefix = self.metric.prefix
         self.shadow.dataset_meta = self.metric.dataset_meta
         self.shadow.prefix = None
