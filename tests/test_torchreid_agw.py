@@ -8,7 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import require  # noqa: E402
+from conftest import (require, torchreid_distance,  # noqa: E402
+                      torchreid_evaluate_rank)
 
 require('torchreid')
 require('yacs')
@@ -125,13 +126,30 @@ def test_yamls_load_and_build():
                        ['model.pretrained', 'False']).model.pretrained is False
 
 
-def test_tool_trains_agw_yaml_and_reports_with_and_without_sim(tmp_path):
+def test_tool_trains_agw_yaml_and_reports_with_and_without_sim(tmp_path, monkeypatch):
+    from asym_plugins.integrations.torchreid import engines
+    splits = []  # every (features, pids, camids) the engine extracts: query, gallery, ...
+    extract = engines.AsymEngine.extract_split
+
+    def recording(self, loader):
+        out = extract(self, loader)
+        splits.append(out)
+        return out
+
+    monkeypatch.setattr(engines.AsymEngine, 'extract_split', recording)
     summary = run_tiny(tmp_path, 'agw', 8, 'train.batch_size', '16',
                        'asym.agw.num_instances', '4')
     assert summary['model'] == 'agw_small' and summary['method'] == 'agw'
     assert set(summary['results']) == {'agw', 'agw+sim'}
     assert summary['results']['agw']['reranker'] is None
     assert 'SIMReranker' in summary['results']['agw+sim']['reranker']
-    for res in summary['results'].values():
-        assert 0.0 <= res['mAP'] <= 100.0 and 0.0 <= res['rank1'] <= 100.0
+    # the plain row from the engine's own features through torchreid's distance (squared
+    # Euclidean: the ranking of the yaml's l2) and torchreid's evaluator
+    # (the last extraction: the SIM row's, from the same trained model as the plain row's)
+    (qf, q_pids, q_cams), (gf, g_pids, g_cams) = splits[-2], splits[-1]
+    qf, gf = torch.nn.functional.normalize(qf, dim=1), torch.nn.functional.normalize(gf, dim=1)
+    cmc, mAP = torchreid_evaluate_rank(torchreid_distance(qf, gf), q_pids, g_pids, q_cams,
+                                       g_cams, max_rank=5)
+    assert summary['results']['agw']['rank1'] == pytest.approx(100 * cmc[0], abs=1e-4)
+    assert summary['results']['agw']['mAP'] == pytest.approx(100 * mAP, abs=1e-4)
     assert (tmp_path / 'log' / 'model' / 'model.pth.tar-1').is_file()
