@@ -236,8 +236,9 @@ def _official_graph(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor
     budget, half = p['chunk_size'], p['input_dtype'] == 'float16'
     T, B = released_graph_neighbours(gg, p['lam'], p['n_graph'], budget, p['ties'], half)
     if p['graph_update'] == 'sequential':
-        with single_thread():  # many small elementwise ops: extra threads only add overhead
-            return sequential_graph_distance(qg, T, B, p['K'], budget, half)
+        workers = torch.get_num_threads()
+        with single_thread():  # small elementwise ops: one intra-op thread per query slice
+            return sequential_graph_distance(qg, T, B, p['K'], budget, half, workers=workers)
     return official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
                                    neighbours=T, edge_weights=B, half=half)
 

@@ -39,6 +39,7 @@ the K values are added differs between code paths (last-bit differences).
 """
 from __future__ import annotations
 
+import threading
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -103,7 +104,7 @@ def dependency_levels(T: torch.Tensor) -> torch.Tensor:
 
 
 def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.Tensor, K: int,
-                              budget: int, half: bool = False) -> torch.Tensor:
+                              budget: int, half: bool = False, workers: int = 1) -> torch.Tensor:
     """``d_S`` of the released code: the sequential, in-place column update (docs/sim.md,
     Method 1).
 
@@ -112,13 +113,13 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     *already updated* column for ``t < j`` and the original ``D_qg[:, t]`` for ``t >= j``.
     Exact order-preserving evaluation: columns are grouped by :func:`dependency_levels` (all
     neighbours ``t < j`` of a level-``L`` column lie on lower levels), and each level is one
-    vectorised step over all its columns and all queries. ``half``: every sum and mean is
-    rounded to float16 as in the released evaluation scripts (values held in float32; the
-    K-sum is exact in float32, then divided and rounded like numpy's float16 ``mean``).
-    Returns ``(Nq, Ng)`` in ``dist_qg``'s dtype.
+    vectorised step over all its columns and all queries. Queries never interact, so
+    ``workers`` threads (CPU) each take a slice of the queries through all levels, with one
+    intra-op thread each. ``half``: every sum and mean is rounded to float16 as in the released
+    evaluation scripts (values held in float32; the K-sum is exact in float32, then divided and
+    rounded like numpy's float16 ``mean``). Returns ``(Nq, Ng)`` in ``dist_qg``'s dtype.
     """
     nq, ng = dist_qg.shape
-    n = T.shape[1]
     device, dtype = dist_qg.device, dist_qg.dtype
     # buf[:ng] = updated columns (rows here), buf[ng:] = original columns; D_qg^T layout so a
     # column of D_qg is a contiguous row
@@ -127,17 +128,48 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     j_idx = torch.arange(ng, device=device).unsqueeze(1)
     src = torch.where(T < j_idx, T, T + ng)  # row of buf each candidate reads
     levels = dependency_levels(T)
-    order = torch.argsort(levels, stable=True)
+    order = torch.argsort(levels, stable=True).to(device)
     counts = torch.bincount(levels).tolist()
+    workers = max(1, min(int(workers), nq)) if device.type == 'cpu' else 1
+    bounds = [round(nq * w / workers) for w in range(workers + 1)]
+    jobs = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w + 1] > bounds[w]]
+    args = (buf, src, B, order, counts, K, budget, half)
+    if len(jobs) == 1:
+        _sequential_slice(*args, *jobs[0])
+    else:
+        errors = []
+
+        def run(q0, q1):
+            try:
+                _sequential_slice(*args, q0, q1)
+            except BaseException as e:  # pragma: no cover - re-raised below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=job) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+    out = torch.empty((nq, ng), dtype=dtype, device=device)
+    copy_transposed(out, buf[:ng])
+    return out
+
+
+def _sequential_slice(buf, src, B, order, counts, K, budget, half, q_lo, q_hi):
+    """Queries ``q_lo:q_hi`` of :func:`sequential_graph_distance`, level by level."""
+    n = src.shape[1]
+    device, dtype = buf.device, buf.dtype
     target = plane_block_rows(1, device, budget, n)  # elements per plane block
     if device.type == 'cpu':
-        target = min(target, SEQ_PLANE_ELEMS_CPU)
+        target = min(target, SEQ_PLANE_ELEMS_CPU * (2 if dtype != torch.float64 else 1))
+    nq = q_hi - q_lo
     qb = min(nq, max(1, target))
     cmax = max(1, target // qb)
     planes_mem = torch.empty((cmax * n * qb,), dtype=dtype, device=device)
     spare_mem = torch.empty((cmax * qb,), dtype=dtype, device=device)
     acc_mem = torch.empty((cmax * qb,), dtype=dtype, device=device)
-    order = order.to(device)
     start = 0
     for cnt in counts:
         cols_level = order[start:start + cnt]
@@ -145,27 +177,23 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
         for c0 in range(0, cnt, cmax):
             cols = cols_level[c0:c0 + cmax]
             c = cols.numel()
-            idx = src[cols].reshape(-1)
-            b = B[cols].unsqueeze(-1)  # (c, n, 1)
-            for q0 in range(0, nq, qb):
-                q1 = min(nq, q0 + qb)
+            idx = src[cols].t().reshape(-1)  # candidate-major: plane s = rows s*c .. s*c+c-1
+            b = B[cols].t().unsqueeze(-1)  # (n, c, 1)
+            for q0 in range(q_lo, q_hi, qb):
+                q1 = min(q_hi, q0 + qb)
                 w = q1 - q0
-                G = planes_mem[:c * n * w].view(c, n, w)
-                torch.index_select(buf[:, q0:q1], 0, idx, out=G.view(c * n, w))
+                view = buf[:, q0:q1]
+                G = planes_mem[:c * n * w].view(n, c, w)
+                torch.index_select(view, 0, idx, out=G.view(n * c, w))
                 G.add_(b)
                 if half:
                     round_half_(G)
-                P = [G[:, s] for s in range(n)]
                 acc = acc_mem[:c * w].view(c, w)
-                kmin_sum_planes(P, K, spare_mem[:c * w].view(c, w), acc)
+                kmin_sum_planes(list(G.unbind(0)), K, spare_mem[:c * w].view(c, w), acc)
                 acc.div_(K)
                 if half:
                     round_half_(acc)
-                buf[:, q0:q1].index_copy_(0, cols, acc)
-    del planes_mem, spare_mem, acc_mem
-    out = torch.empty((nq, ng), dtype=dtype, device=device)
-    copy_transposed(out, buf[:ng])
-    return out
+                view.index_copy_(0, cols, acc)
 
 
 #: Elements per plane block of the sequential graph step on CPU (20 planes stay in L2).
