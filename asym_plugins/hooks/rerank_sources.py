@@ -27,7 +27,7 @@ Distributed: every rank re-ranks its own queries against the same gallery and th
 metric gathers the ranks' results as the metric itself does.
 """
 import copy
-from typing import Callable, Optional, Union
+from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
@@ -115,14 +115,14 @@ def _after_evaluate(original, listeners):
 
 
 def shadow_copy(metric):
-    """A fresh copy of ``metric`` (same class and settings, no results, no hook wrappers)."""
+    """A fresh copy of ``metric``: same class and settings, no results, and the class's own
+    ``process`` / ``evaluate`` / ``compute_metrics`` (no wrapper of this or another hook)."""
     shadow = metric.__class__.__new__(metric.__class__)
     skip = {'results', _DISPATCH, '_asym_rerank_prefixes', 'process', 'evaluate',
             'compute_metrics'}
     shadow.__dict__.update({k: copy.deepcopy(v) for k, v in metric.__dict__.items()
                             if k not in skip})
     shadow.results = []
-    # the user's own compute_metrics (a kind-2 wrapper of another hook is not copied)
     return shadow
 
 
