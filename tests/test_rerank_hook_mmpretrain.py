@@ -339,3 +339,34 @@ def test_retriever_errors_name_the_fix():
     with pytest.raises(RuntimeError, match="'gallery'.*gallery_attr="):
         _retriever_loop([SIMRerankHook(gallery_attr='gallery', **SIM)], model, queries, labels,
                         3, [RetrievalRecall(topk=1)])
+
+
+def test_retriever_with_its_own_similarity_fn():
+    """A retriever scoring with its own ``similarity_fn`` (a dot product of L2-normalised
+    features, i.e. a cosine): with ``score_to_distance='cosine'`` the gallery-gallery scores come
+    from that function too, and the SIM values equal SIM by hand."""
+    from mmpretrain.evaluation import RetrievalRecall
+    from mmpretrain.models import ImageToImageRetriever
+    g = torch.Generator().manual_seed(4)
+    gallery = F.normalize(torch.randn(9, 4, generator=g), dim=1)
+    queries = F.normalize(gallery[::2] + 0.5 * torch.randn(5, 4, generator=g), dim=1)
+    labels = [[i, (i + 1) % 9] for i in range(0, 9, 2)]
+    calls = []
+
+    def dot(a, b):
+        calls.append((len(a), len(b)))
+        return a @ b.t()
+    model = ImageToImageRetriever(image_encoder=torch.nn.Linear(4, 4), prototype=gallery,
+                                  similarity_fn=dot)
+    torch.nn.init.eye_(model.image_encoder.weight)
+    torch.nn.init.zeros_(model.image_encoder.bias)
+    out = _retriever_loop([SIMRerankHook(score_to_distance='cosine', **SIM)], model, queries,
+                          labels, 2, [RetrievalRecall(topk=(1, 3))])
+    assert (9, 9) in calls                   # the gallery-gallery scores: the model's function
+    target = torch.zeros(5, 9)
+    for i, lab in enumerate(labels):
+        target[i, lab] = 1
+    d = similarity_inference(torch.cdist(queries, gallery), torch.cdist(gallery, gallery), **SIM)
+    r1, r3 = RetrievalRecall.calculate(-d, target, topk=(1, 3))
+    assert out['retrieval/sim/Recall@1'] == pytest.approx(r1.item(), abs=1e-4)
+    assert out['retrieval/sim/Recall@3'] == pytest.approx(r3.item(), abs=1e-4)
