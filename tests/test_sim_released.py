@@ -349,3 +349,14 @@ def test_float16_equals_released_pipeline_metrics(preset):
     m_exp, m_got = _map_r1(exp, qid, gid), _map_r1(got, qid, gid)
     assert abs(m_got[0] - m_exp[0]) <= 0.1 and abs(m_got[1] - m_exp[1]) <= 0.1
     assert np.abs(got - exp).max() <= 1e-6  # with numpy's own tie order, even the elements
+
+
+def test_reranker_passes_the_new_options():
+    from asym_plugins.methods.sim import SIMReranker
+    qg, gg = _data(2, 6, 25)
+    for kw in (dict(graph_update='parallel'), dict(input_dtype='float16'), dict(ties='stable')):
+        out = SIMReranker(preset='regdb', **kw)(torch.from_numpy(qg), torch.from_numpy(gg))
+        np.testing.assert_array_equal(out.numpy(), similarity_inference(qg, gg, preset='regdb',
+                                                                        **kw))
+    with pytest.raises(ValueError, match='graph_update'):
+        SIMReranker(graph_update='random')

@@ -1,4 +1,4 @@
-"""SIM's plug-in table (METHODS.md section 3) from saved features of one or more base models.
+"""SIM's plug-in table (docs/sim.md) from saved features of one or more base models.
 
 For each ``NAME=FEATURES.npz`` (written by ``tools/test.py CONFIG CKPT --save-features``) and each
 direction (infrared -> visible as saved, visible -> infrared with the sets swapped), prints
