@@ -297,7 +297,7 @@ def test_reconstruction_is_prompted_by_the_text(prompt):
 
 
 def test_cross_reconstruction_uses_the_partner_image_with_the_anchor_text(minilm2, monkeypatch):
-    from asym_plugins.methods.mcma import model as model_module
+    from asym_plugins.methods.mcma import loss_modules as model_module
     model = tiny_model(minilm2, losses=dict(self_recon=None, bisim=None))
     seen = {}
 

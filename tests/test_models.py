@@ -243,3 +243,107 @@ def test_baseline_overfits_a_fixed_batch():
         log_vars = model.train_step(data, optim)
         history.append(float(torch.as_tensor(log_vars['loss']).detach()))
     assert history[-1] < 0.7 * history[0], history
+
+
+# ------------------------------------------------------------------ one Re-ID model base
+class _NamedLikeCrossEntropyLoss(nn.Module):
+    """A metric loss whose class name contains 'CrossEntropy': routing must not guess from it."""
+
+    def forward(self, x, labels):
+        return x.sum() * 0.0 + x.shape[1]
+
+
+MODELS.register_module(name='CrossEntropyLookalikeForTest', module=_NamedLikeCrossEntropyLoss,
+                       force=True)
+
+
+def test_losses_are_routed_explicitly_never_by_class_name():
+    from asym_plugins.models import TripletLoss
+    data = _batch()
+    model = _model(losses=dict(
+        xent=dict(type='CrossEntropyLabelSmooth', epsilon=0.0),    # declared: logits
+        lookalike=dict(type='CrossEntropyLookalikeForTest'),      # no declaration: f_t
+        bn=dict(type='TripletLoss', input='bn_feature'),          # explicit
+        id=dict(type='CrossEntropyLookalikeForTest', input='feature')))
+    assert model.loss_inputs == dict(xent='logits', lookalike='feature', bn='bn_feature',
+                                     id='feature')
+    batch = model.data_preprocessor(data, True)
+    out = model(**batch, mode='loss')
+    f_t, f_i, logits = model.extract_feat(batch['inputs'])
+    labels = torch.arange(NUM_IDS).repeat_interleave(K)
+    # the widths say which input each loss saw: f_t has 64 channels, the logits NUM_IDS
+    assert float(out['loss_lookalike'].detach()) == 64.0 == float(out['loss_id'].detach())
+    torch.testing.assert_close(out['loss_xent'], nn.functional.cross_entropy(logits, labels))
+    torch.testing.assert_close(out['loss_bn'], TripletLoss()(f_i, labels))
+    with pytest.raises(ValueError, match='model.losses.bad.input'):
+        _model(losses=dict(bad=dict(type='TripletLoss', input='pixels')))
+    with pytest.raises(ValueError, match='model.losses.notype'):
+        _model(losses=dict(notype=dict(margin=0.3)))
+
+
+def test_every_reid_model_shares_the_base_dispatch_labels_and_accuracy():
+    from asym_plugins.methods.mcma import MCMAModel
+    from asym_plugins.methods.mos import MoSModel
+    from asym_plugins.methods.sap import SAPModel
+    from asym_plugins.models import AGWModel, BaseReIDModel
+    for cls in (ReIDBaseline, MoSModel, AGWModel, SAPModel, MCMAModel):
+        assert issubclass(cls, BaseReIDModel)
+        # dispatch, labels and accuracy are the base's, not re-implemented
+        for name in ('forward', 'labels', 'check_labels', 'add_accuracy'):
+            assert name not in vars(cls) or cls is AGWModel and name == 'forward', (cls, name)
+    model = _model()
+    data = model.data_preprocessor(_batch(), True)
+    with pytest.raises(ValueError, match='ReIDBaseline: unknown mode .*"tensor"'):
+        model(**data, mode='features')
+    with pytest.raises(ValueError, match='ReIDBaseline.loss needs data_samples with gt_label'):
+        model(data['inputs'], [ReIDDataSample() for _ in data['inputs']], mode='loss')
+    labels = torch.tensor([0, 3])
+    model.check_labels(labels, 4)
+    with pytest.raises(ValueError, match='label -1 < 0'):
+        model.check_labels(torch.tensor([-1, 2]), 4)
+    with pytest.raises(ValueError, match=r'label 4 >= model.num_classes=4.*at least 5'):
+        model.check_labels(torch.tensor([0, 4]), 4, 'model.num_classes')
+    out = BaseReIDModel.add_accuracy({}, torch.tensor([[1., 0.], [1., 0.], [0., 1.]]),
+                                     torch.tensor([0, 1, 1]))
+    assert float(out['acc_id']) == pytest.approx(2 / 3)
+    assert BaseReIDModel.add_accuracy({}, None, labels) == {}
+
+
+def test_sap_losses_follow_the_same_routing():
+    from asym_plugins.methods.sap import SAPModel
+    from asym_plugins.models import TripletLoss
+    torch.manual_seed(0)
+    model = SAPModel(backbone=dict(type='ReIDViT', arch='cpu', img_size=(64, 32)),
+                     num_classes=NUM_IDS, num_parts=2, patch_loss=None, proxy_loss=None,
+                     losses=dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.0),
+                                 tri=dict(type='TripletLoss', input='bn_feature')))
+    assert model.loss_inputs == dict(id='logits', tri='bn_feature')
+    batch = model.data_preprocessor(_batch(), True)
+    model.eval()  # deterministic BN / drop path, to recompute the inputs by hand
+    out = model(**batch, mode='loss')
+    labels = torch.arange(NUM_IDS).repeat_interleave(K)
+    glob, _, parts, _, _ = model._encode(batch['inputs'])
+    bn_glob, logits = model.head(glob)
+    bn_parts, part_logits = model.part_heads(parts)
+    torch.testing.assert_close(out['loss_id'], nn.functional.cross_entropy(logits, labels))
+    torch.testing.assert_close(out['loss_tri'], TripletLoss()(bn_glob, labels))
+    per_part = [TripletLoss()(bn_parts[:, i], labels) for i in range(2)]
+    torch.testing.assert_close(out['loss_part_tri'], torch.stack(per_part).mean())
+    ce = [nn.functional.cross_entropy(part_logits[:, i], labels) for i in range(2)]
+    torch.testing.assert_close(out['loss_part_id'], torch.stack(ce).mean())
+
+
+def test_agw_model_lives_in_a_model_module_old_path_deprecated():
+    from asym_plugins.models import AGWModel
+    from asym_plugins.models.agw_model import AGWModel as direct
+    assert AGWModel is direct
+    with pytest.warns(DeprecationWarning, match='agw_model'):
+        from asym_plugins.models.backbones.agw import AGWModel as old
+    assert old is AGWModel
+    with pytest.warns(DeprecationWarning, match='asym_plugins.methods.sap.model'):
+        import importlib
+        import sys
+        sys.modules.pop('asym_plugins.methods.sap.sap_model', None)
+        old_sap = importlib.import_module('asym_plugins.methods.sap.sap_model')
+    from asym_plugins.methods.sap import SAPModel
+    assert old_sap.SAPModel is SAPModel

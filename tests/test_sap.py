@@ -292,7 +292,7 @@ def test_proxy_branch_fast_path_equals_textbook_attention(heads, mapr):
 
 
 def test_part_heads_equal_k_bnneck_heads():
-    from asym_plugins.methods.sap.sap_model import PartHeads
+    from asym_plugins.methods.sap.model import PartHeads
     from asym_plugins.models import BNNeckHead
     torch.manual_seed(0)
     heads = PartHeads(3, 8, 5).train()

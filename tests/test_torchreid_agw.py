@@ -112,7 +112,7 @@ def test_yamls_load_and_build():
     from asym_plugins.integrations.torchreid.config import load_config, model_kwargs
     cfg = load_config(osp.join(ROOT, 'configs', 'torchreid', 'agw.yaml'))
     assert (cfg.model.name, cfg.asym.method, cfg.asym.rerank.type) == ('agw_small', 'agw', 'sim')
-    assert cfg.train.batch_size % cfg.asym.agw.num_instances == 0
+    assert cfg.train.batch_size % (2 * cfg.sampler.num_instances) == 0  # P x (K + K)
     real = load_config(osp.join(ROOT, 'configs', 'torchreid', 'sysu_mm01_agw.yaml'))
     assert real.model.name == 'agw_resnet50' and real.data.sources == ['sysu_mm01']
     assert isinstance(real.model.pretrained, str) and not real.model.pretrained.startswith(
@@ -138,7 +138,7 @@ def test_tool_trains_agw_yaml_and_reports_with_and_without_sim(tmp_path, monkeyp
 
     monkeypatch.setattr(engines.AsymEngine, 'extract_split', recording)
     summary = run_tiny(tmp_path, 'agw', 8, 'train.batch_size', '16',
-                       'asym.agw.num_instances', '4')
+                       'sampler.num_instances', '2')
     assert summary['model'] == 'agw_small' and summary['method'] == 'agw'
     assert set(summary['results']) == {'agw', 'agw+sim'}
     assert summary['results']['agw']['reranker'] is None

@@ -1,7 +1,11 @@
 """register_all(): idempotent, both torchreid layouts (a fake flat ``torchreid.models``), the
-table keyed by importability, torch >= 2.6 checkpoint loading and the evaluation fixes."""
+one table keyed by importability (only ImportError skips a method), no import cycle, deprecated
+names, torch >= 2.6 checkpoint loading and the evaluation fixes."""
+import ast
+import os.path as osp
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -26,7 +30,8 @@ def test_register_all_is_idempotent():
     assert compat.layout() == 'reid'
     factory = compat.model_factory()
     datasets = compat.image_dataset_registry()
-    for name in ('asym_resnet50', 'asym_resnet50_ibn_a', 'asym_small'):
+    for name in ('bot_resnet50', 'bot_resnet50_ibn_a', 'bot_small', 'asym_resnet50',
+                 'asym_resnet50_ibn_a', 'asym_small'):  # old names: deprecated aliases
         assert name in factory
     for name in ('asym_market1501', 'occluded_duke', 'occluded_reid', 'partial_reid',
                  'partial_ilids', 'synthetic_occluded', 'synthetic_partial'):
@@ -46,7 +51,7 @@ def test_register_all_is_idempotent():
     assert compat.image_dataset_registry()['synthetic_partial'] is variant
     # torchreid's own names are never overwritten
     with pytest.raises(RegistrationError, match='resnet50'):
-        register_model('resnet50', factory['asym_small'])
+        register_model('resnet50', factory['bot_small'])
     # torchreid's registry itself raises on a second registration; ours did not call it twice
     with pytest.raises(ValueError):
         compat.torchreid_module('data').register_image_dataset('asym_market1501',
@@ -56,7 +61,7 @@ def test_register_all_is_idempotent():
 def test_build_model_through_torchreid_and_losses_exported():
     register_all()
     models = compat.torchreid_module('models')
-    model = models.build_model('asym_small', num_classes=5, loss='triplet', pretrained=False)
+    model = models.build_model('bot_small', num_classes=5, loss='triplet', pretrained=False)
     logits, feats = model.train()(torch.rand(4, 3, 64, 32))
     assert logits.shape == (4, 5) and feats.shape == (4, 256)
     assert model.eval()(torch.rand(2, 3, 64, 32)).shape == (2, 256)
@@ -78,6 +83,123 @@ def test_table_skips_what_does_not_import(monkeypatch):
     report = registration.register_all()
     assert report['methods']['ghost'].startswith('missing')
     assert 'ghost_small' not in compat.model_factory()
+
+
+def test_only_import_error_makes_a_method_unavailable(monkeypatch):
+    """A module that imports but lacks the attribute (or fails otherwise) is a bug: it raises
+    instead of silently dropping the method."""
+    from asym_plugins.integrations.torchreid import registration
+    broken = MethodEntry('broken', requires=('asym_plugins.models:NoSuchModel', ))
+    with pytest.raises(AttributeError, match='NoSuchModel'):
+        method_available(broken)
+    monkeypatch.setattr(registration, 'METHODS', registration.METHODS + (broken,))
+    with pytest.raises(AttributeError, match='NoSuchModel'):
+        registration.register_all()
+
+
+def test_one_table_drives_factories_engines_engine_kwargs_and_yacs_keys():
+    from asym_plugins.integrations.torchreid import config, engines, models, registration
+    cfg = config.get_default_config()
+    for entry in METHODS:
+        for name in entry.models:
+            assert models.FACTORIES[name].__name__ == name
+        if entry.engine is not None:
+            assert engines.engine_for(entry.name) is getattr(engines, entry.engine)
+            assert entry.name in registration.METHOD_NAMES
+        # the asym.<method> yacs section has exactly the entry's keys and defaults
+        if entry.config:
+            section = cfg.asym[entry.name]
+            assert set(section) == set(entry.config)
+            for key, value in entry.config.items():
+                if value != registration.FREE_KEYS:
+                    assert section[key] == value
+        else:
+            assert entry.name not in cfg.asym
+    assert set(models.FACTORIES) == {n for e in METHODS for n in e.models}
+    assert engines.ENGINES == {e.name: getattr(engines, e.engine) for e in METHODS if e.engine}
+    # engine kwargs come from the entry: a MoS yaml value reaches MoSEngine's argument
+    mos = config.load_yacs_config(osp.join(_ROOT, 'configs', 'torchreid', 'mos.yaml'),
+                                  ['asym.mos.cp_lambda', '0.25', 'asym.mos.cp_topk', '0'])
+    assert config.engine_kwargs(mos) == dict(clip_grad=None, cp_lambda=0.25, cp_eps=1.0,
+                                             cp_topk=None, top_r=mos.asym.mos.top_r)
+    sap = config.load_yacs_config(osp.join(_ROOT, 'configs', 'torchreid', 'sap.yaml'),
+                                  ['asym.sap.teacher', 'RuleTeacher'])
+    assert config.engine_kwargs(sap)['teacher'] == dict(type='RuleTeacher')
+    with pytest.raises(ValueError, match='asym.method'):
+        config.load_yacs_config(osp.join(_ROOT, 'configs', 'torchreid', 'mos.yaml'),
+                                ['asym.method', 'k_reciprocal'])  # a re-ranker, no engine
+
+
+_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _module_level_imports(path):
+    """Intra-package modules imported at module level, and whether any other function body
+    imports (only module ``__getattr__`` may, for deprecated names)."""
+    tree = ast.parse(open(path, encoding='utf-8').read())
+    deps, late = set(), []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            deps.update([node.module] if node.module else [a.name for a in node.names])
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.name != '__getattr__':
+            late += [f'{node.name}:{n.lineno}' for n in ast.walk(node)
+                     if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return deps, late
+
+
+def test_no_import_cycle_and_imports_at_module_top():
+    folder = osp.join(_ROOT, 'asym_plugins', 'integrations', 'torchreid')
+    names = ['checkpoint', 'compat', 'config', 'datasets', 'engines', 'evaluation', 'models',
+             'registration']
+    graph = {}
+    for name in names:
+        deps, late = _module_level_imports(osp.join(folder, name + '.py'))
+        assert not late, f'{name}.py imports inside functions: {late}'
+        graph[name] = deps & set(names)
+    # the reported cycle is gone: checkpoint needs neither models nor registration
+    assert graph['checkpoint'] == {'compat'}
+    assert 'registration' not in graph['models']
+    seen, done = set(), set()
+
+    def visit(node, path):
+        assert node not in seen or node in done, f'import cycle: {path + [node]}'
+        if node in done:
+            return
+        seen.add(node)
+        for dep in graph[node]:
+            visit(dep, path + [node])
+        done.add(node)
+
+    for name in names:
+        visit(name, [])
+
+
+def test_deprecated_names_warn_and_are_the_new_ones():
+    from asym_plugins.integrations.torchreid import (config, datasets, engines, evaluation,
+                                                     models, registration)
+    cases = [(registration, 'build_reranker', registration.build_torchreid_reranker),
+             (evaluation, 'evaluate_rank', evaluation.torchreid_evaluate_rank),
+             (config, 'load_config', config.load_yacs_config),
+             (models, 'build_model', registration.build_torchreid_model),
+             (datasets, 'read_rgb', datasets.open_rgb_image),
+             (engines, 'AsymEngine', engines.ReIDEngine)]
+    for module, old, new in cases:
+        with pytest.warns(DeprecationWarning, match=old):
+            assert getattr(module, old) is new
+    assert issubclass(engines.BoTEngine, engines.ReIDEngine)
+    # the old baseline factory names build the same model, with a warning
+    with pytest.warns(DeprecationWarning, match='bot_small'):
+        torch.manual_seed(0)
+        old = models.asym_small(num_classes=3, pretrained=False)
+    torch.manual_seed(0)
+    new = models.bot_small(num_classes=3, pretrained=False)
+    assert old.state_dict().keys() == new.state_dict().keys()
+    assert all(torch.equal(old.state_dict()[k], v) for k, v in new.state_dict().items())
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        models.bot_small(num_classes=3, pretrained=False)  # the new name does not warn
 
 
 def _fake_flat_torchreid():
@@ -124,9 +246,9 @@ def test_flat_layout_with_fake_torchreid_models(monkeypatch):
     assert compat.model_factory() is vars(fake['torchreid.models'])['__model_factory']
     report = register_all(fix_torchreid=False)
     assert report['layout'] == 'flat'
-    assert 'asym_small' in report['models']
+    assert 'bot_small' in report['models']
     assert register_all(fix_torchreid=False)['models'] == []  # idempotent here too
-    model = fake['torchreid.models'].build_model('asym_small', num_classes=3, pretrained=False)
+    model = fake['torchreid.models'].build_model('bot_small', num_classes=3, pretrained=False)
     assert model.eval()(torch.rand(1, 3, 64, 32)).shape == (1, 256)
     registry = vars(fake['torchreid.data.datasets'])['__image_datasets']
     cls = registry['occluded_duke']
@@ -169,17 +291,17 @@ def test_evaluation_matches_torchreid_python_metric_and_cuhk03_runs():
     q_pids, g_pids = rng.integers(0, 10, 30), rng.integers(0, 10, 120)
     q_cams, g_cams = rng.integers(0, 3, 30), rng.integers(0, 3, 120)
     dist = rng.random((30, 120)).astype(np.float32)
-    cmc, mAP = evaluation.evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=20)
+    cmc, mAP = evaluation.torchreid_evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=20)
     ref_cmc, ref_mAP = rank_mod.evaluate_py(dist, q_pids, g_pids, q_cams, g_cams, 20, False)
     np.testing.assert_allclose(cmc, ref_cmc, atol=1e-6)
     assert mAP == pytest.approx(ref_mAP, abs=1e-6)
     # CUHK03 single-gallery-shot: perfect ranking -> R1 = 1, no np.bool anywhere
     perfect = (q_pids[:, None] != g_pids[None, :]).astype(np.float32)
-    cmc3, mAP3 = evaluation.evaluate_rank(perfect, q_pids, g_pids, q_cams, g_cams,
-                                          use_metric_cuhk03=True)
+    cmc3, mAP3 = evaluation.torchreid_evaluate_rank(perfect, q_pids, g_pids, q_cams, g_cams,
+                                                    use_metric_cuhk03=True)
     assert cmc3[0] == pytest.approx(1.0) and mAP3 == pytest.approx(1.0)
     evaluation.install()
-    assert compat.torchreid_module('metrics').evaluate_rank is evaluation.evaluate_rank
+    assert compat.torchreid_module('metrics').evaluate_rank is evaluation.torchreid_evaluate_rank
 
 
 def test_pretrained_weights_are_local_only(tmp_path, monkeypatch):
@@ -188,15 +310,15 @@ def test_pretrained_weights_are_local_only(tmp_path, monkeypatch):
     monkeypatch.setenv('ASYM_PRETRAINED_DIR', str(tmp_path / 'none'))
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
     with pytest.raises(FileNotFoundError, match='nothing is downloaded'):
-        models.asym_resnet50(num_classes=3)  # torchreid's default pretrained=True
+        models.bot_resnet50(num_classes=3)  # torchreid's default pretrained=True
     with pytest.raises(ValueError, match='no published ImageNet weights'):
-        models.asym_small(num_classes=3, pretrained=True)
+        models.bot_small(num_classes=3, pretrained=True)
     with pytest.raises(FileNotFoundError, match='not a local'):
-        models.asym_small(num_classes=3, pretrained='https://example.org/w.pth')
+        models.bot_small(num_classes=3, pretrained='https://example.org/w.pth')
     source = SmallReIDNet(out_channels=256)
     path = str(tmp_path / 'small.pth')
     torch.save(source.state_dict(), path)
-    model = models.asym_small(num_classes=3, pretrained=path)
+    model = models.bot_small(num_classes=3, pretrained=path)
     assert torch.equal(model.backbone.stem[0].weight, source.stem[0].weight)
     # the torchreid model and the MMEngine model share their state-dict keys
     from asym_plugins.registry import MODELS

@@ -81,7 +81,7 @@ def test_cross_modality_batches_and_agw_engine(tmp_path):
     from asym_plugins.integrations.torchreid import compat, register_all
     from asym_plugins.integrations.torchreid.datasets import synthetic_dataset_class
     from asym_plugins.integrations.torchreid.engines import (AGWEngine,
-                                                             CrossModalityIdentitySampler)
+                                                             TorchreidCrossModalitySampler)
     from asym_plugins.integrations.torchreid.models import build_model
     from asym_plugins.integrations.torchreid.registration import register_dataset
     register_all()
@@ -94,8 +94,8 @@ def test_cross_modality_batches_and_agw_engine(tmp_path):
     dataset = dm.train_loader.dataset
     modalities = [dataset.extras[p]['modality'] for p, _, _, _ in dataset.train]
     assert set(modalities) == {0, 1}
-    sampler = CrossModalityIdentitySampler(dataset.train, modalities, batch_size=8,
-                                           num_instances=4)
+    sampler = TorchreidCrossModalitySampler(dataset.train, modalities, batch_size=8,
+                                            num_instances=2)  # K per modality
     batch = list(sampler)[:8]
     per_pid = {}
     for i in batch:
@@ -105,7 +105,7 @@ def test_cross_modality_batches_and_agw_engine(tmp_path):
         id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
         triplet=dict(type='WeightedRegularizedTriplet')))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    engine = AGWEngine(dm, model, optimizer, num_instances=4, use_gpu=False)
+    engine = AGWEngine(dm, model, optimizer, num_instances=2, use_gpu=False)
     data = next(iter(engine.train_loader))
     assert sorted(data['modality'].tolist()) == [0] * 4 + [1] * 4
     losses = engine.forward_backward(data)

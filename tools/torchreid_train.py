@@ -25,6 +25,16 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 
+from asym_plugins.integrations.torchreid import compat  # noqa: E402
+from asym_plugins.integrations.torchreid import config as cfg_mod  # noqa: E402
+from asym_plugins.integrations.torchreid.checkpoint import (  # noqa: E402
+    load_pretrained_weights, resume_from_checkpoint)
+from asym_plugins.integrations.torchreid.datasets import (  # noqa: E402
+    DATASET_SPECS, synthetic_dataset_class)
+from asym_plugins.integrations.torchreid.engines import engine_for  # noqa: E402
+from asym_plugins.integrations.torchreid.registration import (  # noqa: E402
+    build_torchreid_model, method_available, method_entry, register_all, register_dataset)
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='asym-reid methods in torchreid (yacs yaml).')
@@ -32,22 +42,6 @@ def parse_args(argv=None):
     parser.add_argument('opts', nargs=argparse.REMAINDER, default=None,
                         help='KEY VALUE pairs overriding the yaml, e.g. train.max_epoch 2')
     return parser.parse_args(argv)
-
-
-def _engine_kwargs(cfg, method):
-    from asym_plugins.integrations.torchreid.config import _to_dict
-    kw = dict(clip_grad=cfg.asym.clip_grad or None)
-    if method == 'mos':
-        kw.update(cp_lambda=cfg.asym.mos.cp_lambda, cp_eps=cfg.asym.mos.cp_eps,
-                  cp_topk=cfg.asym.mos.cp_topk or None, top_r=cfg.asym.mos.top_r)
-    elif method == 'sap':
-        kw.update(teacher=dict(type=cfg.asym.sap.teacher, **_to_dict(cfg.asym.sap.teacher_kwargs)))
-    elif method == 'mcma':
-        kw.update(text_batch_size=cfg.asym.mcma.text_batch_size)
-    elif method == 'agw':
-        kw.update(num_instances=cfg.asym.agw.num_instances, workers=cfg.data.workers,
-                  gray_prob=cfg.asym.agw.gray_prob)
-    return kw
 
 
 def _record(results, name, res):
@@ -80,20 +74,10 @@ def check_local_inputs(cfg, config_path, specs):
 
 def main(argv=None):
     args = parse_args(argv)
-    from asym_plugins.integrations.torchreid import compat, register_all
-    from asym_plugins.integrations.torchreid import config as cfg_mod
-    from asym_plugins.integrations.torchreid.checkpoint import (load_pretrained_weights,
-                                                                resume_from_checkpoint)
-    from asym_plugins.integrations.torchreid.datasets import (DATASET_SPECS,
-                                                              synthetic_dataset_class)
-    from asym_plugins.integrations.torchreid.registration import (METHODS, method_available,
-                                                                  register_dataset)
-    from asym_plugins.integrations.torchreid.models import build_model
-
-    cfg = cfg_mod.load_config(args.config, args.opts)
+    cfg = cfg_mod.load_yacs_config(args.config, args.opts)
     check_local_inputs(cfg, args.config, DATASET_SPECS)
     method = cfg.asym.method
-    entry = {e.name: e for e in METHODS}[method]
+    entry = method_entry(method)
     ok, reason = method_available(entry)
     if not ok:
         raise RuntimeError(f'{args.config}: method {method!r} is not available here ({reason}).')
@@ -112,8 +96,9 @@ def main(argv=None):
     dm = data.ImageDataManager(**dm_kwargs)
 
     pretrained = cfg.model.pretrained
-    model = build_model(cfg.model.name, dm.num_train_pids, loss=cfg.loss.name,
-                        pretrained=pretrained, use_gpu=use_gpu, **cfg_mod.model_kwargs(cfg))
+    model = build_torchreid_model(cfg.model.name, dm.num_train_pids, loss=cfg.loss.name,
+                                  pretrained=pretrained, use_gpu=use_gpu,
+                                  **cfg_mod.model_kwargs(cfg))
     if cfg.model.load_weights:
         load_pretrained_weights(model, cfg.model.load_weights)
     if use_gpu:
@@ -125,12 +110,11 @@ def main(argv=None):
         run_kwargs['start_epoch'] = resume_from_checkpoint(cfg.model.resume, model, optimizer,
                                                            scheduler)
 
-    from asym_plugins.integrations.torchreid.engines import engine_for
     reranker = cfg_mod.reranker_spec(cfg)
     compare = cfg.asym.rerank.compare
     engine = engine_for(method)(dm, model, optimizer, scheduler=scheduler, use_gpu=use_gpu,
                                 reranker=None if compare else reranker,
-                                **_engine_kwargs(cfg, method))
+                                **cfg_mod.engine_kwargs(cfg))
     start = time.time()
     run_kwargs['rerank'] = False
     engine.run(**run_kwargs)
@@ -142,12 +126,9 @@ def main(argv=None):
     _record(results, main_name, engine.last_results)
     test_kwargs = dict(dist_metric=cfg.test.dist_metric,
                        normalize_feature=cfg.test.normalize_feature, ranks=list(cfg.test.ranks))
-    if method == 'mos' and engine.cp_lambda > 0:  # the same model ranked by J alone
-        cp = engine.cp_lambda
-        engine.cp_lambda = 0.0
-        engine.test(**test_kwargs)
-        _record(results, 'mos (J only, no CP)', engine.last_results)
-        engine.cp_lambda = cp
+    for name, run in engine.comparison_tests():  # e.g. MoS ranked by J alone
+        run(**test_kwargs)
+        _record(results, name, engine.last_results)
     if reranker is not None and compare:
         engine.test(rerank=reranker, **test_kwargs)
         _record(results, f'{method}+{reranker["type"]}', engine.last_results)

@@ -1,7 +1,7 @@
-"""Helpers shared by the Re-ID models (:class:`ReIDBaseline` and its subclasses MoS / AGW,
-``SAPModel``, ``MCMAModel``): the data preprocessor, the BNNeck head and the ID / metric losses
-are built the same way everywhere (same submodule names, so checkpoints keep their keys), and
-``predict`` writes ``pred_feature`` the same way."""
+"""Helpers shared by the Re-ID models (:class:`~.base_reid_model.BaseReIDModel` and its
+subclasses): the data preprocessor, the BNNeck head and the ID / metric losses are built the
+same way everywhere (same submodule names, so checkpoints keep their keys), and ``predict``
+writes ``pred_feature`` the same way."""
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -12,7 +12,7 @@ from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
 
 __all__ = ['LOSS_INPUTS', 'check_choice', 'build_data_preprocessor', 'build_reid_head',
-           'build_reid_losses', 'set_pred_features']
+           'loss_default_input', 'build_reid_losses', 'set_pred_features']
 
 #: What a loss is computed on: the classifier's logits, ``f_t`` (pooled, before BNNeck) or
 #: ``f_i`` (after BNNeck).
@@ -52,15 +52,27 @@ def build_reid_head(head: Optional[dict], in_channels: Optional[int],
     return MODELS.build(head)
 
 
-def build_reid_losses(losses: Optional[Dict[str, Optional[dict]]], owner: str = 'ReIDBaseline',
-                      route_inputs: bool = True) -> Tuple[nn.ModuleDict, Dict[str, str]]:
+def loss_default_input(name: str, cfg: dict) -> str:
+    """What loss ``name`` reads when its config has no ``input``: the ``default_input`` its
+    registry type declares (``CrossEntropyLabelSmooth``: ``'logits'``; the triplet losses:
+    ``'feature'``), else ``'logits'`` for the loss named ``'id'`` and ``'feature'`` for the
+    others."""
+    loss_type = cfg.get('type')
+    cls = MODELS.get(loss_type) if isinstance(loss_type, str) else loss_type
+    declared = getattr(cls, 'default_input', None)
+    if declared is not None:
+        return declared
+    return 'logits' if name == 'id' else 'feature'
+
+
+def build_reid_losses(losses: Optional[Dict[str, Optional[dict]]], owner: str = 'ReIDBaseline'
+                      ) -> Tuple[nn.ModuleDict, Dict[str, str]]:
     """``{name: config or None}`` -> ``(ModuleDict of the losses, {name: input})``; ``None``
     disables a loss.
 
-    With ``route_inputs`` each config may carry ``input`` (one of :data:`LOSS_INPUTS`; default
-    ``'logits'`` for ``'id'`` and cross-entropy types, ``'feature'`` otherwise), taken out of
-    the config before building. Without it the configs are built as they are and the input map
-    is empty (the model decides what each loss sees).
+    Every loss is a registry type (``MODELS``) called as ``loss(x, labels)``; ``x`` is chosen by
+    the config's ``input`` (one of :data:`LOSS_INPUTS`, taken out of the config before building;
+    default: :func:`loss_default_input`).
     """
     modules = nn.ModuleDict()
     inputs: Dict[str, str] = {}
@@ -68,15 +80,14 @@ def build_reid_losses(losses: Optional[Dict[str, Optional[dict]]], owner: str = 
         if cfg is None:
             continue
         cfg = copy.deepcopy(dict(cfg))
-        if route_inputs:
-            default_input = 'logits' if (name == 'id'
-                                         or 'CrossEntropy' in str(cfg.get('type'))) \
-                else 'feature'
-            loss_input = cfg.pop('input', default_input)
-            if loss_input not in LOSS_INPUTS:
-                raise ValueError(f'{owner}: model.losses.{name}.input must be one of '
-                                 f'{LOSS_INPUTS}, got {loss_input!r}.')
-            inputs[name] = loss_input
+        if 'type' not in cfg:
+            raise ValueError(f'{owner}: model.losses.{name} needs a type (a MODELS loss such as '
+                             f"'CrossEntropyLabelSmooth' or 'TripletLoss').")
+        loss_input = cfg.pop('input', None) or loss_default_input(name, cfg)
+        if loss_input not in LOSS_INPUTS:
+            raise ValueError(f'{owner}: model.losses.{name}.input must be one of '
+                             f'{LOSS_INPUTS}, got {loss_input!r}.')
+        inputs[name] = loss_input
         modules[name] = MODELS.build(cfg)
     return modules, inputs
 

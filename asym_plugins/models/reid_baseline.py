@@ -3,24 +3,21 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModel
 
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
-from .builders import (LOSS_INPUTS, build_data_preprocessor, build_reid_head,  # noqa: F401
-                       build_reid_losses, check_choice, set_pred_features)
+from .base_reid_model import TEST_FEATURES, BaseReIDModel
+from .builders import build_reid_head, build_reid_losses, check_choice
+
+__all__ = ['ReIDBaseline', 'DEFAULT_LOSSES']
 
 #: Losses of the BoT recipe: ID loss with label smoothing + batch-hard triplet (margin 0.3).
 DEFAULT_LOSSES = dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
                       triplet=dict(type='TripletLoss', margin=0.3))
 
-#: What a loss is computed on (:data:`.builders.LOSS_INPUTS`): the classifier's logits,
-#: ``f_t`` (pooled, before BNNeck) or ``f_i`` (after BNNeck).
-TEST_FEATURES = ('after_bn', 'before_bn')
-
 
 @MODELS.register_module()
-class ReIDBaseline(BaseModel):
+class ReIDBaseline(BaseReIDModel):
     """backbone -> pooling neck (``f_t``) -> BNNeck (``f_i``) -> linear classifier.
 
     Training (``mode='loss'``) sums the configured losses: by default the label-smoothed ID
@@ -36,10 +33,12 @@ class ReIDBaseline(BaseModel):
         head: ``dict(type='BNNeckHead', num_classes=N)``; ``in_channels`` defaults to the
             backbone's ``out_channels``. ``num_classes`` (the number of training identities)
             is needed for the ID loss only.
-        losses: dict name -> loss config; ``None`` as a value disables that loss. Each config
-            may carry ``input`` (one of ``'logits'``, ``'feature'`` = f_t, ``'bn_feature'`` =
-            f_i); by default ``'id'`` and cross-entropy types take the logits, others ``f_t``.
-            Weights go in each loss's ``loss_weight``. Output keys are ``loss_<name>``.
+        losses: dict name -> loss config (a ``MODELS`` type); ``None`` as a value disables that
+            loss. Each config may carry ``input`` (one of ``'logits'``, ``'feature'`` = f_t,
+            ``'bn_feature'`` = f_i); by default what the loss type declares
+            (``CrossEntropyLabelSmooth``: logits, triplet losses: ``f_t``), else logits for
+            ``'id'`` and ``f_t`` for the others. Weights go in each loss's ``loss_weight``.
+            Output keys are ``loss_<name>``.
         test_feature: ``'after_bn'`` (BoT) or ``'before_bn'``.
         data_preprocessor: default ``dict(type='ReIDDataPreprocessor')``.
         init_cfg: MMEngine init config of the whole model.
@@ -56,8 +55,7 @@ class ReIDBaseline(BaseModel):
                  test_feature: str = 'after_bn',
                  data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Union[dict, list, None] = None) -> None:
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor),
-                         init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         check_choice(test_feature, TEST_FEATURES, 'ReIDBaseline', 'test_feature')
         self.test_feature = test_feature
 
@@ -79,40 +77,10 @@ class ReIDBaseline(BaseModel):
         f_i, logits = self.head(f_t)
         return f_t, f_i, logits
 
-    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
-                mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            f_t, f_i, _ = self.extract_feat(inputs)
-            return f_i if self.test_feature == 'after_bn' else f_t
-        raise ValueError(f'ReIDBaseline: unknown mode {mode!r}; use "loss", "predict" or '
-                         f'"tensor".')
-
-    def _labels(self, data_samples: Optional[List[ReIDDataSample]],
-                device: torch.device) -> torch.Tensor:
-        if not data_samples or any('gt_label' not in ds for ds in data_samples):
-            raise ValueError('ReIDBaseline.loss needs data_samples with gt_label (the relabelled '
-                             'training pid); pack training samples with PackReIDInputs from a '
-                             'dataset built with split="train".')
-        return torch.cat([ds.gt_label.reshape(-1) for ds in data_samples]).long().to(device)
-
-    def _check_labels(self, labels: torch.Tensor) -> None:
-        num_classes = self.num_classes
-        if num_classes is None:
-            raise ValueError('ReIDBaseline: an ID loss is configured but model.head.num_classes '
-                             'is None; set model.head.num_classes to the number of training '
-                             'identities, N (or disable it with model.losses.id=None).')
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0:
-            raise ValueError(f'ReIDBaseline: training label {low} < 0; junk samples (pid -1) '
-                             f'must not reach the training set (relabel the train split).')
-        if high >= num_classes:
-            raise ValueError(f'ReIDBaseline: training label {high} >= model.head.num_classes='
-                             f'{num_classes}; set model.head.num_classes to the number of '
-                             f'training identities, N (here at least {high + 1}).')
+    def test_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Images -> ``f_i`` (``test_feature='after_bn'``) or ``f_t`` (``'before_bn'``)."""
+        f_t, f_i, _ = self.extract_feat(inputs)
+        return f_i if self.test_feature == 'after_bn' else f_t
 
     def _loss_features(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
                        ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor],
@@ -123,18 +91,10 @@ class ReIDBaseline(BaseModel):
             raise ValueError(f'{type(self).__name__}: no loss configured (model.losses is '
                              f'empty).')
         f_t, f_i, logits = self.extract_feat(inputs)
-        labels = self._labels(data_samples, f_t.device)
+        labels = self.labels(data_samples, f_t.device)
         if 'logits' in self.loss_inputs.values():
-            self._check_labels(labels)
+            self.check_labels(labels, self.num_classes)
         return f_t, f_i, logits, labels
-
-    def _add_accuracy(self, out: Dict[str, torch.Tensor], logits: Optional[torch.Tensor],
-                      labels: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Adds ``acc_id`` (top-1 training accuracy) when there is a classifier."""
-        if logits is not None and self.num_classes is not None:
-            with torch.no_grad():
-                out['acc_id'] = (logits.argmax(dim=1) == labels).float().mean()
-        return out
 
     def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
              ) -> Dict[str, torch.Tensor]:
@@ -144,11 +104,4 @@ class ReIDBaseline(BaseModel):
         out: Dict[str, torch.Tensor] = {}
         for name, loss_fn in self.losses.items():
             out[f'loss_{name}'] = loss_fn(sources[self.loss_inputs[name]], labels)
-        return self._add_accuracy(out, logits, labels)
-
-    def predict(self, inputs: torch.Tensor,
-                data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:
-        """Sets ``pred_feature`` (D,) on each sample (new samples when none are given)."""
-        f_t, f_i, _ = self.extract_feat(inputs)
-        feats = (f_i if self.test_feature == 'after_bn' else f_t).detach()
-        return set_pred_features(feats, data_samples, 'ReIDBaseline')
+        return self.add_accuracy(out, logits, labels)

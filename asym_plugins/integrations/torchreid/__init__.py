@@ -20,19 +20,24 @@ Examples::
 
 Command line: ``python tools/torchreid_train.py configs/torchreid/mos.yaml``.
 """
+from . import checkpoint, compat, datasets, evaluation, models, registration
 from .compat import TorchreidNotFoundError, is_available, layout
-from .registration import (METHODS, available_methods, build_reranker, register_all,
-                           register_dataset, register_model, set_torchreid_reranker)
+from .registration import (METHODS, available_methods, build_torchreid_model,
+                           build_torchreid_reranker, register_all, register_dataset,
+                           register_model, set_torchreid_reranker)
 
 __all__ = ['register_all', 'register_model', 'register_dataset', 'available_methods',
-           'build_reranker', 'set_torchreid_reranker', 'METHODS', 'layout', 'is_available',
-           'TorchreidNotFoundError', 'engines', 'models', 'datasets', 'config', 'checkpoint',
-           'evaluation']
+           'build_torchreid_model', 'build_torchreid_reranker', 'set_torchreid_reranker',
+           'METHODS', 'layout', 'is_available', 'TorchreidNotFoundError', 'checkpoint', 'compat',
+           'datasets', 'evaluation', 'models', 'registration', 'config', 'engines']
 
 
 def __getattr__(name):
-    # Submodules that import torchreid at import time load on first use.
-    if name in ('engines', 'models', 'datasets', 'config', 'checkpoint', 'evaluation'):
+    # engines subclasses torchreid's Engine at import time and config needs yacs (both in the
+    # torchreid extra): they load on first use. build_reranker: deprecated (one release).
+    if name in ('engines', 'config'):
         import importlib
         return importlib.import_module(f'{__name__}.{name}')
+    if name == 'build_reranker':
+        return registration.build_reranker
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -21,21 +21,31 @@ import os
 import os.path as osp
 import pickle
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 
+from asym_plugins.engine.checkpoint import _numpy_globals
 from . import compat
 
 __all__ = ['load_checkpoint', 'resume_from_checkpoint', 'load_pretrained_weights',
-           'torchreid_to_mmengine', 'install', 'uninstall', 'is_installed']
+           'to_mmengine_state_dict', 'torchreid_to_mmengine', 'install', 'uninstall',
+           'is_installed']
 
 _ORIGINAL_ATTR = '_asym_original_load_checkpoint'
 
 
 def _safe_globals() -> list:
-    from asym_plugins.engine.checkpoint import _numpy_globals
     return _numpy_globals()
+
+
+def to_mmengine_state_dict(state_dict: Mapping[str, torch.Tensor]
+                           ) -> 'OrderedDict[str, torch.Tensor]':
+    """torchreid model state dict -> the equivalent MMEngine model's: keys are shared (the
+    torchreid views of :mod:`.models` adopt the MMEngine model's submodules), so this only
+    strips the ``module.`` prefix that DataParallel / torchreid's checkpoints may carry."""
+    return OrderedDict((k[7:] if k.startswith('module.') else k, v)
+                       for k, v in state_dict.items())
 
 
 @contextlib.contextmanager
@@ -132,7 +142,6 @@ def torchreid_to_mmengine(src: str, dst: str, meta: Optional[dict] = None) -> st
     (``{'state_dict', 'meta'}``; our models share their keys in both toolboxes, so only a
     ``module.`` prefix is stripped), without optimizer state or numpy scalars. (With
     ``asym_plugins`` imported, ``tools/test.py`` also reads ``src`` itself.)"""
-    from .models import to_mmengine_state_dict
     ckpt = load_checkpoint(src, map_location='cpu')
     state = to_mmengine_state_dict(ckpt.get('state_dict', ckpt))
     info = dict(meta or {}, source=osp.abspath(src), epoch=int(ckpt.get('epoch', 0)))

@@ -8,8 +8,8 @@ torchreid's defaults except ``model.pretrained`` (unset = False: nothing is down
 bool or a path), and adds:
 
 ``asym.method``
-    ``'baseline' | 'mos' | 'sap' | 'sim' | 'mcma' | 'agw'``: picks the engine
-    (:data:`~.engines.ENGINES`).
+    ``'baseline' | 'mos' | 'sap' | 'sim' | 'mcma' | 'agw'``: an entry of
+    :data:`~.registration.METHODS`, which names its engine and engine arguments.
 ``asym.model_kwargs``
     extra factory arguments (free keys), e.g. ``img_size`` for the ViT models (default: the
     data size), ``tau`` / ``margin`` for MoS, ``num_parts`` for SAP.
@@ -21,40 +21,39 @@ bool or a path), and adds:
     ``type`` (``'' | 'k_reciprocal' | 'sim'``), ``k1``, ``k2``, ``lambda_value`` (k-reciprocal),
     ``sim_mode``, ``sim_preset`` and ``sim`` (free keys: ``lam``, ``K``, ``k_q``, ``k_g``,
     ``alpha``...); ``compare`` also reports the figures without re-ranking.
-``asym.mos``
-    ``cp_lambda``, ``cp_eps``, ``cp_topk``, ``top_r`` (test-time CP re-scoring).
-``asym.sap``
-    ``teacher`` (a TEACHERS type) and ``teacher_kwargs`` (free keys).
-``asym.mcma``
-    ``text_batch_size``.
-``asym.agw``
-    ``num_instances`` (K of the cross-modality batches: K/2 visible + K/2 infrared per
-    identity), ``gray_prob`` (visible training images turned grey, 0: off).
+``asym.<method>``
+    the method's own keys, from its :data:`~.registration.METHODS` entry (``config``):
+    ``asym.mos``: ``cp_lambda``, ``cp_eps``, ``cp_topk``, ``top_r`` (test-time CP
+    re-scoring); ``asym.sap``: ``teacher`` (a TEACHERS type) and ``teacher_kwargs`` (free
+    keys); ``asym.mcma``: ``text_batch_size``; ``asym.agw``: ``gray_prob`` (visible training
+    images turned grey, 0: off) and the deprecated ``num_instances`` (K in total; 0 = unset:
+    the cross-modality batches take ``sampler.num_instances`` images per identity AND modality,
+    the meaning ``num_instances`` has everywhere).
 ``asym.clip_grad``
     max gradient norm (0: off).
 
 Examples::
-    >>> from asym_plugins.integrations.torchreid.config import get_default_config
-    >>> cfg = get_default_config()
-    >>> cfg.merge_from_file('configs/torchreid/mos.yaml')
+    >>> from asym_plugins.integrations.torchreid.config import load_yacs_config
+    >>> cfg = load_yacs_config('configs/torchreid/mos.yaml')
     >>> cfg.asym.method
     'mos'
 """
+import warnings
 from typing import Any, Dict
 
 from yacs.config import CfgNode as CN
 
-__all__ = ['get_default_config', 'imagedata_kwargs', 'optimizer_kwargs',
-           'lr_scheduler_kwargs', 'engine_run_kwargs', 'model_kwargs', 'reranker_spec',
-           'synthetic_settings', 'load_config']
+from .registration import FREE_KEYS, METHOD_NAMES, METHODS, method_entry
 
-METHODS = ('baseline', 'mos', 'sap', 'sim', 'mcma', 'agw')
+__all__ = ['get_default_config', 'imagedata_kwargs', 'optimizer_kwargs',
+           'lr_scheduler_kwargs', 'engine_run_kwargs', 'engine_kwargs', 'model_kwargs',
+           'reranker_spec', 'synthetic_settings', 'load_yacs_config']
 
 
 def _torchreid_defaults() -> CN:
     cfg = CN()
     cfg.model = CN()
-    cfg.model.name = 'asym_resnet50'
+    cfg.model.name = 'bot_resnet50'
     # False / True / a local path (asym_plugins torchreid models). None (= False) as the default
     # lets the yaml give a bool or a str: yacs only changes a key's type from None.
     cfg.model.pretrained = None
@@ -173,26 +172,16 @@ def get_default_config() -> CN:
     cfg.asym.rerank.sim_preset = ''
     cfg.asym.rerank.sim = CN(new_allowed=True)
 
-    cfg.asym.mos = CN()
-    cfg.asym.mos.cp_lambda = 0.1
-    cfg.asym.mos.cp_eps = 1.0
-    cfg.asym.mos.cp_topk = 32
-    cfg.asym.mos.top_r = 50
-
-    cfg.asym.sap = CN()
-    cfg.asym.sap.teacher = 'SampleMaskTeacher'
-    cfg.asym.sap.teacher_kwargs = CN(new_allowed=True)
-
-    cfg.asym.mcma = CN()
-    cfg.asym.mcma.text_batch_size = 128
-
-    cfg.asym.agw = CN()
-    cfg.asym.agw.num_instances = 4
-    cfg.asym.agw.gray_prob = 0.0
+    for entry in METHODS:  # asym.<method>: the keys of the method's entry
+        if entry.config:
+            node = CN()
+            for key, value in entry.config.items():
+                node[key] = CN(new_allowed=True) if value == FREE_KEYS else value
+            cfg.asym[entry.name] = node
     return cfg
 
 
-def load_config(path: str, opts=None) -> CN:
+def load_yacs_config(path: str, opts=None) -> CN:
     """Defaults, then the yaml at ``path``, then ``opts`` (``['KEY', 'VALUE', ...]``); an
     unknown key raises (yacs) naming it. Frozen on return."""
     cfg = get_default_config()
@@ -212,8 +201,9 @@ def load_config(path: str, opts=None) -> CN:
             raise KeyError(f'{source}: {msg}. The keys are torchreid\'s default config plus the '
                            f'asym section (asym_plugins/integrations/torchreid/config.py).') \
                 from None
-    if cfg.asym.method not in METHODS:
-        raise ValueError(f'{path}: asym.method={cfg.asym.method!r}; expected one of {METHODS}.')
+    if cfg.asym.method not in METHOD_NAMES:
+        raise ValueError(f'{path}: asym.method={cfg.asym.method!r}; expected one of '
+                         f'{METHOD_NAMES}.')
     cfg.freeze()
     return cfg
 
@@ -273,6 +263,13 @@ def engine_run_kwargs(cfg: CN) -> Dict[str, Any]:
                 rerank=cfg.test.rerank)
 
 
+def engine_kwargs(cfg: CN) -> Dict[str, Any]:
+    """Arguments of the method's engine besides the data manager, model and optimizer:
+    ``clip_grad`` (``asym.clip_grad``) and those of its :data:`~.registration.METHODS` entry."""
+    return dict(clip_grad=cfg.asym.clip_grad or None,
+                **method_entry(cfg.asym.method).engine_kwargs(cfg))
+
+
 def model_kwargs(cfg: CN) -> Dict[str, Any]:
     """Extra factory arguments: ``asym.model_kwargs``, plus ``img_size`` = (height, width) for
     the ViT-based models when not given."""
@@ -309,3 +306,14 @@ def synthetic_settings(cfg: CN) -> Dict[str, Any]:
                 num_test_ids=s.num_test_ids or None,
                 img_size=(cfg.data.height, cfg.data.width),
                 world_cfg=_to_dict(s.world) or None)
+
+
+def __getattr__(name: str):
+    # Deprecated (one release): load_config is load_yacs_config (the MMEngine config loader of
+    # the visualiser is another load_config); METHODS is registration.METHOD_NAMES.
+    if name in ('load_config', 'METHODS'):
+        new = 'load_yacs_config' if name == 'load_config' else 'registration.METHOD_NAMES'
+        warnings.warn(f'{__name__}.{name} is deprecated; use {new}.', DeprecationWarning,
+                      stacklevel=2)
+        return load_yacs_config if name == 'load_config' else METHOD_NAMES
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -46,10 +46,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from asym_plugins.data.synthetic import WORLD_VERSION, SyntheticWorld
 from . import compat
 
-__all__ = ['DATASET_SPECS', 'SYNTHETIC_DEFAULTS', 'JointTransform', 'dataset_class',
-           'synthetic_dataset_class', 'configured_dataset_class', 'AsymImageDatasetMixin']
+__all__ = ['DATASET_SPECS', 'SYNTHETIC_DEFAULTS', 'MODALITY_IDS', 'JointTransform',
+           'open_rgb_image', 'dataset_class', 'synthetic_dataset_class',
+           'configured_dataset_class', 'AsymImageDatasetMixin']
 
 MODALITY_IDS = {'visible': 0, 'infrared': 1}
 
@@ -138,7 +140,7 @@ class JointTransform:
         return img.crop(box), mask.crop(box)
 
 
-def read_rgb(path: str) -> Image.Image:
+def open_rgb_image(path: str) -> Image.Image:
     """The image at ``path`` as an RGB PIL image (raises IOError naming the file)."""
     try:
         with Image.open(path) as im:
@@ -234,7 +236,7 @@ class AsymImageDatasetMixin:
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         img_path, pid, camid, dsetid = self.data[index]
-        img = read_rgb(img_path)
+        img = open_rgb_image(img_path)
         item: Dict[str, Any] = {'pid': pid, 'camid': camid, 'impath': img_path,
                                 'dsetid': dsetid}
         extra = self.extras.get(img_path, {})
@@ -282,7 +284,6 @@ class SyntheticDatasetMixin(AsymImageDatasetMixin):
 
     @classmethod
     def cache_dir(cls, root: str) -> str:
-        from asym_plugins.data.synthetic import WORLD_VERSION
         settings = {k: (list(v) if isinstance(v, tuple) else v)
                     for k, v in cls.world_settings.items()}
         settings.update(preset=cls.preset, world_version=WORLD_VERSION)
@@ -292,7 +293,6 @@ class SyntheticDatasetMixin(AsymImageDatasetMixin):
     @classmethod
     def render(cls, root: str) -> str:
         """Render the world into its cache folder (once); returns the folder."""
-        from asym_plugins.data.synthetic import SyntheticWorld
         folder = cls.cache_dir(root)
         index = osp.join(folder, 'records.json')
         if osp.isfile(index):
@@ -402,3 +402,14 @@ def synthetic_dataset_class(preset: str, name: Optional[str] = None, **world_set
                     f'once to <root>/asym_synthetic/.',
             preset=preset, world_settings=settings, __module__=__name__))
     return _CLASS_CACHE[key]
+
+
+def __getattr__(name: str):
+    # Deprecated (one release): read_rgb (a PIL image) is open_rgb_image here; the package's
+    # read_rgb (asym_plugins.visualization) returns an array.
+    if name == 'read_rgb':
+        import warnings
+        warnings.warn(f'{__name__}.read_rgb is deprecated; use open_rgb_image.',
+                      DeprecationWarning, stacklevel=2)
+        return open_rgb_image
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

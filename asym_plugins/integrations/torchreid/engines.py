@@ -1,10 +1,11 @@
 """torchreid engines for the methods: training through each method's own loss, testing through
 our evaluation core, with re-rankers in the test flow.
 
-* :class:`AsymEngine` (baseline, and the base of the others): ``forward_backward`` turns the
-  torchreid batch into :class:`~asym_plugins.structures.ReIDDataSample` s and calls the wrapped
-  MMEngine model's ``loss`` (BoT: label-smoothed ID + batch-hard triplet), so a method trains
-  with exactly the same losses as under MMEngine. ``_evaluate`` ranks with
+* :class:`ReIDEngine` (the base of the others; :class:`BoTEngine`, the baseline's, is it
+  unchanged): ``forward_backward`` turns the torchreid batch into
+  :class:`~asym_plugins.structures.ReIDDataSample` s and calls the wrapped MMEngine model's
+  ``loss`` (BoT: label-smoothed ID + batch-hard triplet), so a method trains with exactly the
+  same losses as under MMEngine. ``_evaluate`` ranks with
   :func:`asym_plugins.evaluation.evaluate_rank` (plus CMC-based mINP) and applies a re-ranker
   (``reranker=`` at construction, or ``rerank=`` of ``run``/``test``: ``True`` or
   ``'k_reciprocal'``, ``'sim'``, ``dict(type=..., **kw)``, a ``re_ranking``-signature function).
@@ -13,8 +14,13 @@ our evaluation core, with re-rankers in the test flow.
 * :class:`SAPEngine`: attaches the teacher's part targets to every training sample (the
   dataset's part masks moved with the image, or a batch / source teacher).
 * :class:`MCMAEngine`: image-caption pairs in training, text -> image retrieval at test time.
-* :class:`AGWEngine`: cross-modality batches (:class:`CrossModalityIdentitySampler`: P
-  identities x K/2 visible + K/2 infrared images), modality in each sample.
+* :class:`AGWEngine`: cross-modality batches (:class:`TorchreidCrossModalitySampler`: P
+  identities x (K visible + K infrared) images), modality in each sample.
+
+Which engine a method uses, and with which arguments, is its entry of
+:data:`~.registration.METHODS` (:func:`engine_for`). The old names ``AsymEngine`` (now
+:class:`ReIDEngine`) and ``CrossModalityIdentitySampler`` (K in total; now
+:class:`TorchreidCrossModalitySampler`, K per modality) work for one release.
 
 torchreid's ``dist_metric='euclidean'`` is its squared Euclidean distance (same ranking as
 the true one; it matters for re-rankers, which see the values): it is kept here, so the
@@ -25,10 +31,12 @@ Examples::
     >>> engine.run(save_dir='log/mos', max_epoch=60, eval_freq=10)
     >>> engine.last_results        # {'rank1': ..., 'mAP': ..., 'mINP': ..., 'cmc': [...]}
 """
+import os.path as osp
 import random
 import time
+import warnings
 from collections import defaultdict
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -36,13 +44,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
 
+from asym_plugins.evaluation import compute_distance as core_compute_distance
+from asym_plugins.evaluation import evaluate_rank, evaluate_text_to_image
+from asym_plugins.evaluation.rerankers import rerank_distance
+from asym_plugins.methods.mos import hard_jaccard_similarity, rescore_topr
+from asym_plugins.methods.sap import SampleMaskTeacher, build_teacher
+from asym_plugins.structures import ReIDDataSample
 from . import compat
-from .evaluation import evaluate_rank as torchreid_style_evaluate_rank
+from .evaluation import torchreid_evaluate_rank
 from .models import TorchreidModel
-from .registration import build_reranker
+from .registration import METHODS, build_torchreid_reranker, method_entry
 
-__all__ = ['AsymEngine', 'MoSEngine', 'SAPEngine', 'MCMAEngine', 'AGWEngine',
-           'CrossModalityIdentitySampler', 'ENGINES', 'engine_for']
+__all__ = ['ReIDEngine', 'BoTEngine', 'MoSEngine', 'SAPEngine', 'MCMAEngine', 'AGWEngine',
+           'TorchreidCrossModalitySampler', 'ENGINES', 'engine_for']
 
 _Engine = compat.engine_base('Engine')
 _METRIC_MAP = {'euclidean': 'sqeuclidean', 'cosine': 'cosine', 'sqeuclidean': 'sqeuclidean',
@@ -54,7 +68,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
         else model
 
 
-class AsymEngine(_Engine):
+class ReIDEngine(_Engine):
     """Engine training a factory-built model (:mod:`.models`) through its method's loss.
 
     Args:
@@ -73,14 +87,14 @@ class AsymEngine(_Engine):
         super().__init__(datamanager, use_gpu)
         if not isinstance(_unwrap(model), TorchreidModel):
             raise TypeError(f'{type(self).__name__} trains models built by asym_plugins '
-                            f'factories (asym_*, mos_*, sap_*, mcma_*), got '
+                            f'factories (bot_*, mos_*, sap_*, mcma_*, agw_*), got '
                             f'{type(_unwrap(model)).__name__}; use torchreid\'s '
                             f'ImageSoftmaxEngine / ImageTripletEngine for its own models.')
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.register_model('model', model, optimizer, scheduler)
-        self.reranker = build_reranker(reranker)
+        self.reranker = build_torchreid_reranker(reranker)
         self.clip_grad = clip_grad
         self.last_results: Optional[Dict[str, Any]] = None
         # torchreid's open_all_layers() sets requires_grad on every parameter each epoch; the
@@ -100,7 +114,6 @@ class AsymEngine(_Engine):
         """torchreid's checkpoint layout (``<save_dir>/<name>/model.pth.tar-<epoch>``), also
         without a scheduler (torchreid's own ``save_model`` fails on ``scheduler=None``);
         ``rank1`` is stored as a Python float."""
-        import os.path as osp
         utils = compat.torchreid_module('utils')
         for name in self.get_model_names():
             sched = self._scheds[name]
@@ -119,7 +132,6 @@ class AsymEngine(_Engine):
     def data_samples(self, data: Dict[str, Any], pids: torch.Tensor) -> list:
         """One ReIDDataSample per batch item: ``gt_label`` = torchreid's (relabelled) pid,
         metainfo ``img_path``, ``camid``, ``modality`` and, when present, ``captions``."""
-        from asym_plugins.structures import ReIDDataSample
         n = pids.shape[0]
         paths = data.get('impath', [None] * n)
         camids = data.get('camid', torch.zeros(n, dtype=torch.long))
@@ -168,11 +180,10 @@ class AsymEngine(_Engine):
     def compute_distance(self, qf: torch.Tensor, gf: torch.Tensor,
                          dist_metric: str = 'euclidean') -> torch.Tensor:
         """Query-gallery distances (smaller = closer); ``dist_metric`` as torchreid names it."""
-        from asym_plugins.evaluation import compute_distance
         if dist_metric not in _METRIC_MAP:
             raise ValueError(f'dist_metric must be one of {sorted(_METRIC_MAP)}, got '
                              f'{dist_metric!r}.')
-        return compute_distance(qf, gf, _METRIC_MAP[dist_metric])
+        return core_compute_distance(qf, gf, _METRIC_MAP[dist_metric])
 
     @torch.no_grad()
     def extract_split(self, loader) -> Tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -194,7 +205,7 @@ class AsymEngine(_Engine):
     def _resolve_reranker(self, rerank: Any) -> Optional[Callable]:
         if rerank is None or rerank is False:
             return self.reranker
-        return build_reranker(rerank)
+        return build_torchreid_reranker(rerank)
 
     def _report(self, name: str, cmc: np.ndarray, mAP: float, mINP: float,
                 ranks: Sequence[int], extra: str = '') -> None:
@@ -210,8 +221,6 @@ class AsymEngine(_Engine):
                   dist_metric: str = 'euclidean', normalize_feature: bool = False,
                   visrank: bool = False, visrank_topk: int = 10, save_dir: str = '',
                   use_metric_cuhk03: bool = False, ranks=(1, 5, 10, 20), rerank: Any = False):
-        from asym_plugins.evaluation import evaluate_rank
-        from asym_plugins.evaluation.rerankers import rerank_distance
         start = time.time()
         qf, q_pids, q_camids = self.extract_split(query_loader)
         gf, g_pids, g_camids = self.extract_split(gallery_loader)
@@ -230,7 +239,7 @@ class AsymEngine(_Engine):
             dist = rerank_distance(reranker, dist, qf, gf, dist_fn)
         max_rank = max(max(ranks), 1)
         if use_metric_cuhk03:
-            cmc, mAP = torchreid_style_evaluate_rank(dist.cpu().numpy(), q_pids, g_pids,
+            cmc, mAP = torchreid_evaluate_rank(dist.cpu().numpy(), q_pids, g_pids,
                                                      q_camids, g_camids, max_rank, True)
             mINP = float('nan')
         else:
@@ -243,7 +252,6 @@ class AsymEngine(_Engine):
                                  mINP=float(mINP), cmc=[float(v) for v in cmc],
                                  reranker=repr(reranker) if reranker is not None else None)
         if visrank:
-            import os.path as osp
             utils = compat.torchreid_module('utils')
             utils.visualize_ranked_results(
                 dist.cpu().numpy(), self.datamanager.fetch_test_loaders(dataset_name),
@@ -252,15 +260,26 @@ class AsymEngine(_Engine):
                 save_dir=osp.join(save_dir, 'visrank_' + dataset_name), topk=visrank_topk)
         return float(cmc[0]), float(mAP)
 
+    def comparison_tests(self) -> List[Tuple[str, Callable[[], None]]]:
+        """Extra test runs a report shows beside the main one: ``(name, run)`` pairs,
+        ``run(**test_kwargs)`` testing a variant of the same model (``tools/torchreid_train.py``
+        records each). None here."""
+        return []
 
-class MoSEngine(AsymEngine):
+
+class BoTEngine(ReIDEngine):
+    """The BoT baseline's engine (``bot_resnet50``, ``bot_small``...): :class:`ReIDEngine` as
+    it is (the model's loss is BoT's label-smoothed ID + batch-hard triplet)."""
+
+
+class MoSEngine(ReIDEngine):
     """MoS: trains with the model's ID + Jaccard triplet loss (prior updated every batch) and
     tests with ``1 - J`` (hard Jaccard on the pattern vectors), CP re-scoring each query's
     top-``top_r`` when ``cp_lambda > 0`` (``S = J - cp_lambda * CP``, ``docs/mos.md`` eq. (8)).
 
     Args:
         cp_lambda, cp_eps, cp_topk, top_r: CP re-scoring (as ``MoSMetric``).
-        **kwargs: :class:`AsymEngine` arguments.
+        **kwargs: :class:`ReIDEngine` arguments.
     """
 
     def __init__(self, datamanager, model, optimizer, cp_lambda: float = 0.1,
@@ -275,7 +294,6 @@ class MoSEngine(AsymEngine):
         self.cp_lambda, self.cp_eps, self.cp_topk, self.top_r = cp_lambda, cp_eps, cp_topk, top_r
 
     def compute_distance(self, qf, gf, dist_metric='euclidean'):
-        from asym_plugins.methods.mos import hard_jaccard_similarity, rescore_topr
         for name, f in (('query', qf), ('gallery', gf)):
             if f.numel() and float(f.min()) < 0:
                 raise ValueError(f'MoSEngine: {name} features are negative somewhere; the '
@@ -287,6 +305,20 @@ class MoSEngine(AsymEngine):
             sim = rescore_topr(sim, qf, gf, prior, cp_lambda=self.cp_lambda, eps=self.cp_eps,
                                topk=self.cp_topk, top_r=self.top_r)
         return 1.0 - sim
+
+    def comparison_tests(self) -> List[Tuple[str, Callable[[], None]]]:
+        """With CP on: the same model ranked by J alone (``'mos (J only, no CP)'``)."""
+        if self.cp_lambda <= 0:
+            return []
+
+        def j_only(**test_kwargs):
+            cp, self.cp_lambda = self.cp_lambda, 0.0
+            try:
+                self.test(**test_kwargs)
+            finally:
+                self.cp_lambda = cp
+
+        return [('mos (J only, no CP)', j_only)]
 
 
 def _normalization(imgs: torch.Tensor, transform) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -316,7 +348,6 @@ def _to_grayscale(imgs: torch.Tensor, transform) -> torch.Tensor:
 
 
 def _uses_sample_masks(teacher) -> bool:
-    from asym_plugins.methods.sap.teachers import SampleMaskTeacher
     while teacher is not None:
         if isinstance(teacher, SampleMaskTeacher):
             return True
@@ -324,7 +355,7 @@ def _uses_sample_masks(teacher) -> bool:
     return False
 
 
-class SAPEngine(AsymEngine):
+class SAPEngine(ReIDEngine):
     """SAP: every training sample gets the teacher's part target (``part_target``, label ids
     at the input resolution) before ``SAPModel.loss`` (ID + triplet on global and part
     features, patch / proxy distillation, SSD).
@@ -344,7 +375,6 @@ class SAPEngine(AsymEngine):
 
     def __init__(self, datamanager, model, optimizer, teacher: Any = None, **kwargs) -> None:
         super().__init__(datamanager, model, optimizer, **kwargs)
-        from asym_plugins.methods.sap import build_teacher
         self.teacher = build_teacher(teacher or dict(type='SampleMaskTeacher'))
         dataset = self.train_loader.dataset
         if not hasattr(dataset, 'return_part_mask'):
@@ -377,7 +407,7 @@ class SAPEngine(AsymEngine):
         return self.asym_model.loss(imgs, samples)
 
 
-class MCMAEngine(AsymEngine):
+class MCMAEngine(ReIDEngine):
     """MCMA: trains on (image, one of its captions) pairs with MCMA's losses; tests text ->
     image (every caption of the query set ranks the gallery images, cosine similarity, no
     camera filter: the IRRA protocol of :func:`asym_plugins.evaluation.evaluate_text_to_image`).
@@ -404,7 +434,6 @@ class MCMAEngine(AsymEngine):
     def _evaluate(self, dataset_name='', query_loader=None, gallery_loader=None,
                   dist_metric='cosine', normalize_feature=True, visrank=False, visrank_topk=10,
                   save_dir='', use_metric_cuhk03=False, ranks=(1, 5, 10, 20), rerank=False):
-        from asym_plugins.evaluation import evaluate_text_to_image
         gf, g_pids, _ = self.extract_split(gallery_loader)
         qset = query_loader.dataset
         captions, t_pids = [], []
@@ -428,37 +457,40 @@ class MCMAEngine(AsymEngine):
         return float(cmc[0]), mAP
 
 
-class CrossModalityIdentitySampler(Sampler):
-    """P x K batches with both modalities: each identity contributes ``num_instances // 2``
-    visible and as many infrared images (drawn with replacement when it has fewer).
+class TorchreidCrossModalitySampler(Sampler):
+    """P x (K + K) batches with both modalities for torchreid data: each identity contributes
+    ``num_instances`` visible and ``num_instances`` infrared images (drawn with replacement
+    when it has fewer). ``num_instances`` is K per identity and modality, as for
+    :class:`asym_plugins.data.samplers.CrossModalityIdentitySampler` (the MMEngine sampler).
 
     Args:
         data_source: torchreid ``train`` tuples ``(img_path, pid, camid, dsetid)``.
         modalities: per index, 0 visible / 1 infrared.
-        batch_size: P x K.
-        num_instances: K (even).
+        batch_size: P x 2K.
+        num_instances: K, images per identity and modality.
         seed: base seed; every epoch draws a new order.
     """
 
     def __init__(self, data_source: Sequence, modalities: Sequence[int], batch_size: int,
                  num_instances: int, seed: int = 0) -> None:
-        if num_instances < 2 or num_instances % 2:
-            raise ValueError(f'CrossModalityIdentitySampler: num_instances must be even and '
-                             f'>= 2 (K/2 per modality), got {num_instances}.')
-        if batch_size % num_instances:
-            raise ValueError(f'CrossModalityIdentitySampler: batch_size {batch_size} is not a '
-                             f'multiple of num_instances {num_instances}.')
+        name = type(self).__name__
+        if num_instances < 1:
+            raise ValueError(f'{name}: num_instances (K per modality) must be >= 1, got '
+                             f'{num_instances}.')
+        group = 2 * num_instances
+        if batch_size % group:
+            raise ValueError(f'{name}: batch_size {batch_size} is not a multiple of 2 x '
+                             f'num_instances = {group} (K visible + K infrared per identity).')
         self.batch_size, self.num_instances = batch_size, num_instances
         self.index = defaultdict(lambda: ([], []))
         for i, (item, modality) in enumerate(zip(data_source, modalities)):
             self.index[item[1]][int(modality)].append(i)
         self.pids = [p for p, (vis, ir) in self.index.items() if vis and ir]
-        if len(self.pids) * num_instances < batch_size:
-            raise ValueError(f'CrossModalityIdentitySampler: only {len(self.pids)} identities '
-                             f'have both visible and infrared training images; a batch needs '
-                             f'{batch_size // num_instances}.')
+        if len(self.pids) * group < batch_size:
+            raise ValueError(f'{name}: only {len(self.pids)} identities have both visible and '
+                             f'infrared training images; a batch needs {batch_size // group}.')
         self.seed, self.epoch = seed, 0
-        self.ids_per_batch = batch_size // num_instances
+        self.ids_per_batch = batch_size // group
         self.length = (len(self.pids) // self.ids_per_batch) * batch_size
 
     def __iter__(self):
@@ -466,13 +498,13 @@ class CrossModalityIdentitySampler(Sampler):
         self.epoch += 1
         pids = list(self.pids)
         rng.shuffle(pids)
-        half = self.num_instances // 2
+        k = self.num_instances
         out = []
         for b in range(len(pids) // self.ids_per_batch):
             for pid in pids[b * self.ids_per_batch:(b + 1) * self.ids_per_batch]:
                 for pool in self.index[pid]:
-                    pick = rng.sample(pool, half) if len(pool) >= half else \
-                        [rng.choice(pool) for _ in range(half)]
+                    pick = rng.sample(pool, k) if len(pool) >= k else \
+                        [rng.choice(pool) for _ in range(k)]
                     out.extend(pick)
         return iter(out)
 
@@ -480,27 +512,42 @@ class CrossModalityIdentitySampler(Sampler):
         return self.length
 
 
-class AGWEngine(AsymEngine):
+class _DeprecatedCrossModalityIdentitySampler(TorchreidCrossModalitySampler):
+    """The old name, whose ``num_instances`` was K in total (K/2 per modality)."""
+
+    def __init__(self, data_source: Sequence, modalities: Sequence[int], batch_size: int,
+                 num_instances: int, seed: int = 0) -> None:
+        warnings.warn('engines.CrossModalityIdentitySampler (num_instances = K in total) is '
+                      'deprecated; use TorchreidCrossModalitySampler with num_instances = K per '
+                      f'modality (here {num_instances // 2}).', DeprecationWarning, stacklevel=2)
+        if num_instances < 2 or num_instances % 2:
+            raise ValueError(f'CrossModalityIdentitySampler: num_instances must be even and '
+                             f'>= 2 (K/2 per modality), got {num_instances}.')
+        super().__init__(data_source, modalities, batch_size, num_instances // 2, seed)
+
+
+class AGWEngine(ReIDEngine):
     """Cross-modality training: replaces the training loader with one drawing
-    :class:`CrossModalityIdentitySampler` batches (P identities x K/2 visible + K/2 infrared)
+    :class:`TorchreidCrossModalitySampler` batches (P identities x (K visible + K infrared))
     from the same dataset. Every sample's ``modality`` (0 visible / 1 infrared, carried by the
     items of our datasets) reaches the model: in training as the ``modality`` of the data
     samples given to the model's loss (the AGW models route each one through its stem), at
     test time as ``model(imgs, modality=...)`` for the AGW models (``agw_resnet50``,
-    ``agw_small``); single-stream models (``asym_small``...) train the same way and ignore it.
+    ``agw_small``); single-stream models (``bot_small``...) train the same way and ignore it.
 
     Args:
-        batch_size, num_instances: P x K and K (default: the data manager's loader's batch
-            size and 4).
+        batch_size: P x 2K (default: the data manager's loader's batch size).
+        num_instances: K, images per identity and modality (the yaml's
+            ``sampler.num_instances``); default 2.
         workers: loader workers.
         gray_prob: probability that a visible training image is turned grey (all channels =
             luma) before the model sees it [ours, the torchreid twin of the ``RandomGrayscale``
             of ``configs/_base_/datasets/synthetic_ir.py``]; 0: off (AGW's recipe).
-        **kwargs: :class:`AsymEngine` arguments.
+        **kwargs: :class:`ReIDEngine` arguments.
     """
 
     def __init__(self, datamanager, model, optimizer, batch_size: Optional[int] = None,
-                 num_instances: int = 4, workers: int = 0, gray_prob: float = 0.0,
+                 num_instances: int = 2, workers: int = 0, gray_prob: float = 0.0,
                  **kwargs) -> None:
         super().__init__(datamanager, model, optimizer, **kwargs)
         if not 0.0 <= gray_prob <= 1.0:
@@ -514,8 +561,8 @@ class AGWEngine(AsymEngine):
                             'modality of each image is unknown.')
         modalities = [extras.get(item[0], {}).get('modality', 0) for item in dataset.train]
         batch_size = batch_size or self.train_loader.batch_size
-        sampler = CrossModalityIdentitySampler(dataset.train, modalities, batch_size,
-                                               num_instances)
+        sampler = TorchreidCrossModalitySampler(dataset.train, modalities, batch_size,
+                                                num_instances)
         self.train_loader = DataLoader(dataset, sampler=sampler, batch_size=batch_size,
                                        num_workers=workers, drop_last=True,
                                        pin_memory=self.use_gpu)
@@ -545,12 +592,30 @@ class AGWEngine(AsymEngine):
         return self.model(imgs, modality=modality)
 
 
-#: method name -> engine class (``tools/torchreid_train.py``).
-ENGINES = {'baseline': AsymEngine, 'sim': AsymEngine, 'k_reciprocal': AsymEngine,
-           'mos': MoSEngine, 'sap': SAPEngine, 'mcma': MCMAEngine, 'agw': AGWEngine}
+#: method name -> engine class, from the :data:`~.registration.METHODS` table.
+ENGINES: Dict[str, type] = {e.name: globals()[e.engine] for e in METHODS if e.engine}
 
 
 def engine_for(method: str) -> type:
-    if method not in ENGINES:
-        raise KeyError(f'no torchreid engine for method {method!r}; known: {sorted(ENGINES)}.')
+    """The engine class of ``method`` (its :data:`~.registration.METHODS` entry)."""
+    entry = method_entry(method)
+    if entry.engine is None:
+        raise KeyError(f'method {method!r} has no torchreid engine (it is a re-ranker: set '
+                       f'asym.rerank.type); methods with one: {sorted(ENGINES)}.')
     return ENGINES[method]
+
+
+_DEPRECATED = {'AsymEngine': ('ReIDEngine', ReIDEngine),
+               'CrossModalityIdentitySampler': ('TorchreidCrossModalitySampler (num_instances = '
+                                                'K per modality)',
+                                                _DeprecatedCrossModalityIdentitySampler)}
+
+
+def __getattr__(name: str):
+    # Deprecated names (one release).
+    if name in _DEPRECATED:
+        new, obj = _DEPRECATED[name]
+        warnings.warn(f'{__name__}.{name} is deprecated; use {new}.', DeprecationWarning,
+                      stacklevel=2)
+        return obj
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

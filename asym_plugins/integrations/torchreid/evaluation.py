@@ -13,19 +13,25 @@ replacement keeps torchreid's signature and return value (``(cmc, mAP)``, fracti
 :func:`install` swaps it into torchreid's ``metrics`` module, which every torchreid engine
 calls (``register_all`` does it; :func:`uninstall` restores the original).
 
+Our function is :func:`torchreid_evaluate_rank` (torchreid's contract; the package's own
+:func:`asym_plugins.evaluation.evaluate_rank` returns ``(cmc, mAP, mINP)``); the old name
+``evaluate_rank`` of this module works for one release (``DeprecationWarning``).
+
 Examples::
-    >>> from asym_plugins.integrations.torchreid.evaluation import evaluate_rank
-    >>> cmc, mAP = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids)
+    >>> from asym_plugins.integrations.torchreid.evaluation import torchreid_evaluate_rank
+    >>> cmc, mAP = torchreid_evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids)
 """
+import warnings
 from collections import defaultdict
 from typing import Tuple
 
 import numpy as np
 import torch
 
+from asym_plugins.evaluation import evaluate_rank as core_evaluate_rank
 from . import compat
 
-__all__ = ['evaluate_rank', 'eval_cuhk03', 'install', 'uninstall', 'is_installed']
+__all__ = ['torchreid_evaluate_rank', 'eval_cuhk03', 'install', 'uninstall', 'is_installed']
 
 _ORIGINAL_ATTR = '_asym_original_evaluate_rank'
 
@@ -81,7 +87,7 @@ def eval_cuhk03(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
     return np.mean(cmcs, axis=0).astype(np.float32), float(np.mean(aps))
 
 
-def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
+def torchreid_evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
                   use_metric_cuhk03: bool = False, use_cython: bool = True
                   ) -> Tuple[np.ndarray, float]:
     """Drop-in for ``torchreid.metrics.evaluate_rank``: ``(cmc (max_rank,), mAP)`` as fractions.
@@ -90,11 +96,10 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
     """
     if use_metric_cuhk03:
         return eval_cuhk03(distmat, q_pids, g_pids, q_camids, g_camids, max_rank)
-    from asym_plugins.evaluation import evaluate_rank as core
     dist = distmat if isinstance(distmat, torch.Tensor) else torch.from_numpy(
         np.ascontiguousarray(distmat))
     num_g = dist.shape[1]
-    cmc, mAP, _ = core(dist, _to_numpy(q_pids), _to_numpy(g_pids), _to_numpy(q_camids),
+    cmc, mAP, _ = core_evaluate_rank(dist, _to_numpy(q_pids), _to_numpy(g_pids), _to_numpy(q_camids),
                        _to_numpy(g_camids), max_rank=min(max_rank, num_g))
     cmc = np.asarray(cmc, dtype=np.float32)
     if cmc.shape[0] < max_rank:  # torchreid callers index cmc[r - 1] for r up to 20
@@ -104,7 +109,7 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
 
 def is_installed() -> bool:
     metrics = compat.torchreid_module('metrics')
-    return getattr(metrics, 'evaluate_rank', None) is evaluate_rank
+    return getattr(metrics, 'evaluate_rank', None) is torchreid_evaluate_rank
 
 
 def install() -> None:
@@ -112,10 +117,10 @@ def install() -> None:
     Idempotent."""
     metrics = compat.torchreid_module('metrics')
     current = getattr(metrics, 'evaluate_rank', None)
-    if current is evaluate_rank:
+    if current is torchreid_evaluate_rank:
         return
     setattr(metrics, _ORIGINAL_ATTR, current)
-    metrics.evaluate_rank = evaluate_rank
+    metrics.evaluate_rank = torchreid_evaluate_rank
 
 
 def uninstall() -> None:
@@ -125,3 +130,13 @@ def uninstall() -> None:
     if original is not None:
         metrics.evaluate_rank = original
         delattr(metrics, _ORIGINAL_ATTR)
+
+
+def __getattr__(name: str):
+    # Deprecated (one release): this module's evaluate_rank is torchreid_evaluate_rank.
+    if name == 'evaluate_rank':
+        warnings.warn(f'{__name__}.evaluate_rank is deprecated; use torchreid_evaluate_rank '
+                      '(asym_plugins.evaluation.evaluate_rank is the package\'s own, returning '
+                      'mINP too).', DeprecationWarning, stacklevel=2)
+        return torchreid_evaluate_rank
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

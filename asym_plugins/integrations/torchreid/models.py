@@ -10,12 +10,13 @@ MMEngine model. A torchreid checkpoint therefore loads into the equivalent MMEng
 DataParallel ``module.`` prefix. The method's own ``loss`` (BoT, MoS, SAP, MCMA) stays reachable
 as ``model.asym_model.loss(...)``; the engines in :mod:`.engines` train through it.
 
-Factories (``name(num_classes, loss='softmax', pretrained=True, use_gpu=True, **kwargs)``):
+Factories (``name(num_classes, loss='softmax', pretrained=True, use_gpu=True, **kwargs)``),
+table :data:`FACTORIES`:
 
 =========================  ==================================================================
-``asym_resnet50``          BoT baseline, ResNet-50 (last stride 1), avg pooling, BNNeck
-``asym_resnet50_ibn_a``    the same on ResNet-50-IBN-a
-``asym_small``             the same on SmallReIDNet (CPU demos, tests)
+``bot_resnet50``           BoT baseline, ResNet-50 (last stride 1), avg pooling, BNNeck
+``bot_resnet50_ibn_a``     the same on ResNet-50-IBN-a
+``bot_small``              the same on SmallReIDNet (CPU demos, tests)
 ``mos_resnet50``           MoS: max-pooled pattern vector g, ID + Jaccard triplet, CP prior
 ``mos_resnet50_ibn_a``     MoS_wIBN
 ``mos_small``              MoS on SmallReIDNet
@@ -28,6 +29,9 @@ Factories (``name(num_classes, loss='softmax', pretrained=True, use_gpu=True, **
                            GeM, BNNeck, ID + weighted regularised triplet
 ``agw_small``              AGW on the two-stream SmallReIDNet (CPU twin, non-local 0/1/1)
 =========================  ==================================================================
+
+The old baseline names ``asym_resnet50``, ``asym_resnet50_ibn_a`` and ``asym_small`` still work
+for one release (:data:`DEPRECATED_FACTORIES`; a ``DeprecationWarning`` when called).
 
 The AGW models route each sample through the stem of its modality: ``model(x, modality=m)``
 with ``m`` a LongTensor of 0 (visible) / 1 (infrared) per sample (what the items of our
@@ -46,27 +50,38 @@ Examples::
     >>> from asym_plugins.integrations.torchreid import register_all
     >>> register_all()
     >>> import torchreid
-    >>> model = torchreid.reid.models.build_model('asym_small', num_classes=751, loss='triplet',
+    >>> model = torchreid.reid.models.build_model('bot_small', num_classes=751, loss='triplet',
     ...                                           pretrained=False)
     >>> logits, feats = model(torch.rand(8, 3, 128, 64))          # train mode
     >>> model.eval()(torch.rand(2, 3, 128, 64)).shape              # test features
     torch.Size([2, 256])
 """
 import copy
+import functools
 import os
 import os.path as osp
+import warnings
 from collections import OrderedDict
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
+from asym_plugins.methods.mcma.model import MCMAModel
+from asym_plugins.methods.sap.model import SAPModel
+from asym_plugins.models.agw_model import AGW_LOSSES, AGWModel
+from asym_plugins.models.backbones.base import check_local_checkpoint
+from asym_plugins.models.reid_baseline import DEFAULT_LOSSES, ReIDBaseline
+from asym_plugins.registry import MODELS
+from .checkpoint import to_mmengine_state_dict
+
 __all__ = ['TorchreidModel', 'BaselineTorchreidModel', 'SAPTorchreidModel',
-           'MCMATorchreidModel', 'AGWTorchreidModel', 'BACKBONES', 'resolve_pretrained', 'wrap_model',
-           'to_mmengine_state_dict', 'from_mmengine_state_dict', 'mmengine_model_config',
-           'asym_resnet50', 'asym_resnet50_ibn_a', 'asym_small', 'mos_resnet50',
-           'mos_resnet50_ibn_a', 'mos_small', 'sap_vit_base', 'sap_vit_small', 'sap_vit_cpu',
-           'mcma_vit_base', 'mcma_vit_cpu', 'agw_resnet50', 'agw_small', 'build_model']
+           'MCMATorchreidModel', 'AGWTorchreidModel', 'BACKBONES', 'resolve_pretrained',
+           'wrap_model', 'to_mmengine_state_dict', 'from_mmengine_state_dict',
+           'mmengine_model_config', 'FACTORIES', 'DEPRECATED_FACTORIES', 'bot_resnet50',
+           'bot_resnet50_ibn_a', 'bot_small', 'mos_resnet50', 'mos_resnet50_ibn_a', 'mos_small',
+           'sap_vit_base', 'sap_vit_small', 'sap_vit_cpu', 'mcma_vit_base', 'mcma_vit_cpu',
+           'agw_resnet50', 'agw_small']
 
 LOSS_MODES = ('softmax', 'triplet')
 PretrainedArg = Union[bool, str, None]
@@ -119,7 +134,6 @@ def resolve_pretrained(pretrained: PretrainedArg, backbone: str, factory: str) -
         FileNotFoundError: a path that is not a file, or ``True`` without a local copy.
         ValueError: ``True`` for a backbone that has no published ImageNet weights.
     """
-    from asym_plugins.models.backbones.base import check_local_checkpoint
     if pretrained is None or pretrained is False:
         return None
     if isinstance(pretrained, (str, os.PathLike)):
@@ -254,7 +268,7 @@ class SAPTorchreidModel(TorchreidModel):
         return logits, glob
 
     def test_features(self, x):
-        return self.asym_model.extract_feat(x)
+        return self.asym_model.test_features(x)
 
 
 class MCMATorchreidModel(TorchreidModel):
@@ -291,35 +305,27 @@ class AGWTorchreidModel(BaselineTorchreidModel):
         return self.asym_model(x, mode='tensor', modality=modality)
 
 
+#: MMEngine model class -> its torchreid view; the most specific class that matches wins.
+VIEWS: Tuple[Tuple[type, type], ...] = (
+    (AGWModel, AGWTorchreidModel),
+    (ReIDBaseline, BaselineTorchreidModel),   # BoT, MoS
+    (SAPModel, SAPTorchreidModel),
+    (MCMAModel, MCMATorchreidModel),
+)
+
+
 def wrap_model(asym_model: nn.Module, num_classes: Optional[int], loss: str = 'softmax',
                method: Optional[str] = None) -> TorchreidModel:
-    """The torchreid view of an MMEngine model of this package, chosen by its class."""
-    from asym_plugins.models.backbones.agw import AGWModel
-    from asym_plugins.models.reid_baseline import ReIDBaseline
-    name = type(asym_model).__name__
-    if isinstance(asym_model, AGWModel):
-        cls = AGWTorchreidModel
-    elif isinstance(asym_model, ReIDBaseline):
-        cls = BaselineTorchreidModel
-    elif name == 'SAPModel':
-        cls = SAPTorchreidModel
-    elif name == 'MCMAModel':
-        cls = MCMATorchreidModel
-    else:
-        raise TypeError(f'wrap_model: no torchreid view for {name}; supported: ReIDBaseline '
-                        f'(and subclasses such as MoSModel, AGWModel), SAPModel, MCMAModel.')
-    return cls(asym_model, num_classes, loss, method)
+    """The torchreid view of an MMEngine model of this package, chosen by its class
+    (:data:`VIEWS`)."""
+    for model_cls, view in VIEWS:
+        if isinstance(asym_model, model_cls):
+            return view(asym_model, num_classes, loss, method)
+    raise TypeError(f'wrap_model: no torchreid view for {type(asym_model).__name__}; '
+                    f'supported: {[c.__name__ for c, _ in VIEWS]} and their subclasses.')
 
 
 # ---------------------------------------------------------------------------- state dicts
-def to_mmengine_state_dict(state_dict: Mapping[str, torch.Tensor]
-                           ) -> 'OrderedDict[str, torch.Tensor]':
-    """torchreid model state dict -> the equivalent MMEngine model's: keys are shared, so this
-    only strips the ``module.`` prefix that DataParallel / torchreid's checkpoints may carry."""
-    return OrderedDict((k[7:] if k.startswith('module.') else k, v)
-                       for k, v in state_dict.items())
-
-
 def from_mmengine_state_dict(state_dict: Mapping[str, torch.Tensor]
                              ) -> 'OrderedDict[str, torch.Tensor]':
     """MMEngine model state dict -> torchreid model's (drops ``data_preprocessor.*``)."""
@@ -337,7 +343,6 @@ def _init_backbone(asym_model: nn.Module, attr: str = 'backbone') -> None:
 
 def _baseline_cfg(backbone_cfg: dict, num_classes: Optional[int], pooling: str,
                   test_feature: str, losses: Optional[dict]) -> dict:
-    from asym_plugins.models.reid_baseline import DEFAULT_LOSSES
     return dict(type='ReIDBaseline', backbone=backbone_cfg,
                 neck=dict(type='GlobalPooling', pooling=pooling),
                 head=dict(type='BNNeckHead', num_classes=num_classes),
@@ -361,7 +366,6 @@ def _mos_cfg(backbone_cfg: dict, num_classes: Optional[int], pooling: str, margi
 
 def _agw_cfg(backbone_cfg: dict, num_classes: Optional[int], test_feature: str,
              losses: Optional[dict], default_modality: Optional[str]) -> dict:
-    from asym_plugins.models.backbones.agw import AGW_LOSSES
     return dict(type='AGWModel', backbone=backbone_cfg,
                 neck=dict(type='GlobalPooling', pooling='gem', p=3.0, learn_p=False),
                 head=dict(type='BNNeckHead', num_classes=num_classes),
@@ -370,7 +374,6 @@ def _agw_cfg(backbone_cfg: dict, num_classes: Optional[int], test_feature: str,
 
 
 def _build(cfg: dict) -> nn.Module:
-    from asym_plugins.registry import MODELS
     return MODELS.build(copy.deepcopy(cfg))
 
 
@@ -406,7 +409,6 @@ def _mos_factory(backbone: str, name: str) -> Callable:
                 tau: float = 10.0, prior_decay: float = 1.0, train_cp_weight: float = 0.0,
                 losses: Optional[dict] = None, **backbone_kwargs) -> TorchreidModel:
         _check_loss(loss, name)
-        import asym_plugins.methods.mos  # noqa: F401  (registers MoSModel)
         cfg = _mos_cfg(_backbone_cfg(backbone, pretrained, name, **backbone_kwargs),
                        num_classes, pooling, margin, tau, prior_decay, train_cp_weight, losses)
         return _make(cfg, BaselineTorchreidModel, num_classes, loss, 'mos')
@@ -424,7 +426,6 @@ def _sap_factory(backbone: str, name: str) -> Callable:
                 use_gpu: bool = True, img_size: Sequence[int] = (256, 128),
                 patch_size: int = 16, stride: int = 12, **sap_kwargs) -> TorchreidModel:
         _check_loss(loss, name)
-        import asym_plugins.methods.sap  # noqa: F401  (registers SAPModel and its losses)
         bb = _backbone_cfg(backbone, pretrained, name, img_size=tuple(img_size),
                            patch_size=patch_size, stride=stride)
         cfg = dict(type='SAPModel', backbone=bb, num_classes=num_classes, **sap_kwargs)
@@ -443,7 +444,6 @@ def _mcma_factory(backbone: str, name: str, text_defaults: dict, embed_dims: int
                 patch_size: int = 16, stride: int = 16, text_encoder: Optional[dict] = None,
                 **mcma_kwargs) -> TorchreidModel:
         _check_loss(loss, name)
-        import asym_plugins.methods.mcma  # noqa: F401  (registers MCMAModel)
         image_encoder = _backbone_cfg(backbone, pretrained, name, img_size=tuple(img_size),
                                       patch_size=patch_size, stride=stride)
         text = dict(text_defaults, **(text_encoder or {}))
@@ -479,9 +479,9 @@ def _agw_factory(backbone: str, name: str) -> Callable:
     return factory
 
 
-asym_resnet50 = _baseline_factory('resnet50', 'asym_resnet50')
-asym_resnet50_ibn_a = _baseline_factory('resnet50_ibn_a', 'asym_resnet50_ibn_a')
-asym_small = _baseline_factory('small', 'asym_small')
+bot_resnet50 = _baseline_factory('resnet50', 'bot_resnet50')
+bot_resnet50_ibn_a = _baseline_factory('resnet50_ibn_a', 'bot_resnet50_ibn_a')
+bot_small = _baseline_factory('small', 'bot_small')
 mos_resnet50 = _mos_factory('resnet50', 'mos_resnet50')
 mos_resnet50_ibn_a = _mos_factory('resnet50_ibn_a', 'mos_resnet50_ibn_a')
 mos_small = _mos_factory('small', 'mos_small')
@@ -495,6 +495,35 @@ mcma_vit_cpu = _mcma_factory('vit_cpu', 'mcma_vit_cpu',
                                   freeze_embeddings=True), embed_dims=128)
 agw_resnet50 = _agw_factory('two_stream_resnet50', 'agw_resnet50')
 agw_small = _agw_factory('two_stream_small', 'agw_small')
+
+#: Factory name -> factory (what ``MethodEntry.models`` of :mod:`.registration` names).
+FACTORIES: Dict[str, Callable] = {
+    f.__name__: f for f in (bot_resnet50, bot_resnet50_ibn_a, bot_small, mos_resnet50,
+                            mos_resnet50_ibn_a, mos_small, sap_vit_base, sap_vit_small,
+                            sap_vit_cpu, mcma_vit_base, mcma_vit_cpu, agw_resnet50, agw_small)}
+
+#: Old factory name -> new one; the old names work for one release (``DeprecationWarning``).
+DEPRECATED_FACTORIES = {'asym_resnet50': 'bot_resnet50',
+                        'asym_resnet50_ibn_a': 'bot_resnet50_ibn_a',
+                        'asym_small': 'bot_small'}
+
+
+def _deprecated_factory(old: str, new: str) -> Callable:
+    factory = FACTORIES[new]
+
+    @functools.wraps(factory)
+    def deprecated(*args, **kwargs):
+        warnings.warn(f'torchreid model {old!r} is deprecated (the BoT baseline); use {new!r}.',
+                      DeprecationWarning, stacklevel=2)
+        return factory(*args, **kwargs)
+
+    deprecated.__name__ = deprecated.__qualname__ = old
+    return deprecated
+
+
+asym_resnet50 = _deprecated_factory('asym_resnet50', 'bot_resnet50')
+asym_resnet50_ibn_a = _deprecated_factory('asym_resnet50_ibn_a', 'bot_resnet50_ibn_a')
+asym_small = _deprecated_factory('asym_small', 'bot_small')
 
 
 def mmengine_model_config(model: TorchreidModel) -> dict:
@@ -513,20 +542,12 @@ def mmengine_model_config(model: TorchreidModel) -> dict:
     return cfg
 
 
-def build_model(name: str, num_classes: int, loss: str = 'softmax',
-                pretrained: PretrainedArg = False, use_gpu: bool = True, **kwargs
-                ) -> nn.Module:
-    """Build a registered model with extra keyword arguments (torchreid's ``build_model``
-    passes only the four standard ones). Our names take ``kwargs``; torchreid's own names
-    must be given none."""
-    from .registration import available_model_factories
-    ours = available_model_factories()
-    if name in ours:
-        return ours[name](num_classes=num_classes, loss=loss, pretrained=pretrained,
-                          use_gpu=use_gpu, **kwargs)
-    from .compat import torchreid_module
-    if kwargs:
-        raise TypeError(f'build_model: {name!r} is not an asym_plugins model, so it takes no '
-                        f'extra arguments (got {sorted(kwargs)}); ours: {sorted(ours)}.')
-    return torchreid_module('models').build_model(name, num_classes=num_classes, loss=loss,
-                                                  pretrained=pretrained, use_gpu=use_gpu)
+def __getattr__(name: str):
+    # Deprecated (one release): build_model is registration.build_torchreid_model.
+    if name == 'build_model':
+        import importlib
+        warnings.warn(f'{__name__}.build_model is deprecated; use '
+                      'asym_plugins.integrations.torchreid.registration.build_torchreid_model.',
+                      DeprecationWarning, stacklevel=2)
+        return importlib.import_module(__package__ + '.registration').build_torchreid_model
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,5 +1,5 @@
 """MCMA: Multi-level Cross-Modality Alignment for text -> image person search
-(METHODS.md section 4).
+(docs/mcma.md).
 
 Plain Python path (pure torch, no MMEngine needed for the math)::
 
@@ -14,15 +14,18 @@ from .losses import (MATCHING_LOSSES, DeviationPredictor, bisimulation_loss,
                      bisimulation_scores, cross_instance_partners, identity_loss, identity_means,
                      identity_pairs, identity_relation_vectors, infonce_loss, masked_patch_mse,
                      normalized_pixel_targets, patchify, random_patch_mask, sdm_loss)
-from .model import MCMA_DEFAULT_LOSSES, MCMAModel
+from .loss_modules import (BisimulationLoss, CrossModalIDLoss, InfoNCELoss,
+                           MaskedPatchReconLoss, SDMLoss)
+from .model import MATCHING_TYPE_ALIASES, MCMA_DEFAULT_LOSSES, MCMAModel
 from .modules import ModalitySharedDecoder, vit_visible_tokens
 from .text_encoder import (HFTextEncoder, load_tokenizer, minilm_model_path,
                            resolve_text_encoder_path, tokenize)
 from .transforms import TokenizeCaptions
 
 __all__ = [
-    'MCMAModel', 'MCMA_DEFAULT_LOSSES', 'TokenizeCaptions', 'ModalitySharedDecoder',
-    'vit_visible_tokens', 'HFTextEncoder', 'minilm_model_path', 'resolve_text_encoder_path',
+    'MCMAModel', 'MCMA_DEFAULT_LOSSES', 'MATCHING_TYPE_ALIASES', 'SDMLoss', 'InfoNCELoss',
+    'CrossModalIDLoss', 'MaskedPatchReconLoss', 'BisimulationLoss', 'TokenizeCaptions',
+    'ModalitySharedDecoder', 'vit_visible_tokens', 'HFTextEncoder', 'minilm_model_path', 'resolve_text_encoder_path',
     'load_tokenizer', 'tokenize', 'sdm_loss', 'infonce_loss', 'MATCHING_LOSSES',
     'identity_loss', 'random_patch_mask', 'patchify', 'normalized_pixel_targets',
     'masked_patch_mse', 'cross_instance_partners', 'identity_means', 'identity_pairs',

@@ -1,31 +1,39 @@
 """MCMA: Multi-level Cross-Modality Alignment for text -> image person search
-(METHODS.md section 4) as an MMEngine model."""
+(docs/mcma.md) as an MMEngine model."""
 import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 
-from asym_plugins.models.builders import build_data_preprocessor, set_pred_features
+from asym_plugins.models.base_reid_model import BaseReIDModel
+from asym_plugins.models.builders import set_pred_features
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
-from .losses import (MATCHING_LOSSES, DeviationPredictor, bisimulation_loss,
-                     cross_instance_partners, identity_loss, masked_patch_mse,
-                     normalized_pixel_targets, patchify, random_patch_mask)
+from .loss_modules import (BisimulationLoss, CrossModalIDLoss, InfoNCELoss,  # noqa: F401
+                           MaskedPatchReconLoss, SDMLoss)
+from .losses import (DeviationPredictor, cross_instance_partners, normalized_pixel_targets,
+                     patchify, random_patch_mask)
 from .modules import ModalitySharedDecoder, vit_visible_tokens
 from .text_encoder import (build_text_encoder, load_tokenizer, resolve_text_encoder_path,
                            tokenize)
 
-#: Every loss of full MCMA; ``None`` for a key disables that part (the ablation).
+__all__ = ['MCMAModel', 'MCMA_DEFAULT_LOSSES', 'MATCHING_TYPE_ALIASES', 'POOLINGS']
+
+#: Every loss of full MCMA (``MODELS`` types of :mod:`.loss_modules`, each called on its slot's
+#: inputs); ``None`` for a key disables that part (the ablation). ``bisim`` also carries
+#: ``predictor_hidden_dims``, the width of the deviation predictor (a model part).
 MCMA_DEFAULT_LOSSES = dict(
-    matching=dict(type='sdm', temperature=0.02, loss_weight=1.0),
-    id=dict(loss_weight=1.0, label_smoothing=0.0),
-    self_recon=dict(loss_weight=1.0),
-    cross_recon=dict(loss_weight=1.0),
-    bisim=dict(loss_weight=1.0, temperature=1.0, predictor_hidden_dims=None),
+    matching=dict(type='SDMLoss', temperature=0.02, loss_weight=1.0),
+    id=dict(type='CrossModalIDLoss', loss_weight=1.0, label_smoothing=0.0),
+    self_recon=dict(type='MaskedPatchReconLoss', loss_weight=1.0),
+    cross_recon=dict(type='MaskedPatchReconLoss', loss_weight=1.0),
+    bisim=dict(type='BisimulationLoss', loss_weight=1.0, temperature=1.0,
+               predictor_hidden_dims=None),
 )
+#: Short names of the matching losses that configs may use as ``model.losses.matching.type``.
+MATCHING_TYPE_ALIASES = dict(sdm='SDMLoss', infonce='InfoNCELoss')
 POOLINGS = ('cls', 'mean')
 
 
@@ -39,7 +47,7 @@ def _pool(tokens: torch.Tensor, how: str, mask: Optional[torch.Tensor] = None) -
 
 
 @MODELS.register_module()
-class MCMAModel(BaseModel):
+class MCMAModel(BaseReIDModel):
     """ViT image encoder + ``transformers`` text encoder, linear projections to a joint space
     of ``embed_dims``, a modality-shared decoder, and MCMA's losses.
 
@@ -47,8 +55,8 @@ class MCMAModel(BaseModel):
     ``IdentitySampler`` with ``num_instances >= 2`` (the cross-instance pairs need two images
     per identity). Losses (keys of ``losses``; ``None`` disables one):
 
-    * ``matching``: global image-text matching, ``type='sdm'`` (IRRA) or ``'infonce'``
-      (CLIP), with ``temperature``;
+    * ``matching``: global image-text matching, ``type='SDMLoss'`` (IRRA; short name
+      ``'sdm'``) or ``'InfoNCELoss'`` (CLIP; ``'infonce'``), with ``temperature``;
     * ``id``: one classifier on both modalities' global features (``num_classes`` needed);
     * ``self_recon``: ``T_hat^v_{A,m} = E_rec({Z^v_{A,um}, Z^m, z^t_{A,glo}})``: a random
       ``mask_ratio`` of image A's patches is dropped, the ViT encodes the visible ones, and the
@@ -97,7 +105,8 @@ class MCMAModel(BaseModel):
         norm_pix: normalised-pixel targets (MAE); False = the raw (normalised-image) pixels.
         image_pooling / text_pooling: ``'cls'`` or ``'mean'`` (over valid tokens).
         losses: see above; merged key by key into :data:`MCMA_DEFAULT_LOSSES` (unknown keys
-            are an error).
+            are an error); each enabled one is built from ``MODELS`` (``loss_weight`` and the
+            type's arguments) and called on its slot's inputs (:mod:`.loss_modules`).
         data_preprocessor: default ``dict(type='ReIDDataPreprocessor')``.
 
     Examples::
@@ -116,8 +125,7 @@ class MCMAModel(BaseModel):
                  losses: Optional[Dict[str, Optional[dict]]] = None,
                  data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Union[dict, list, None] = None) -> None:
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor),
-                         init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         for name, value in (('image_pooling', image_pooling), ('text_pooling', text_pooling)):
             if value not in POOLINGS:
                 raise ValueError(f'MCMAModel: model.{name} must be one of {POOLINGS}, '
@@ -126,10 +134,7 @@ class MCMAModel(BaseModel):
         if not isinstance(text_encoder, nn.Module):  # fail before building a large ViT
             resolve_text_encoder_path((text_encoder or {}).get('pretrained'))
         self.losses_cfg = self._merge_losses(losses)
-        match = self.losses_cfg.get('matching')
-        if match is not None and match.get('type', 'sdm') not in MATCHING_LOSSES:
-            raise ValueError(f"MCMAModel: model.losses.matching.type must be one of "
-                             f"{sorted(MATCHING_LOSSES)}, got {match.get('type')!r}.")
+        self.losses = self._build_losses(self.losses_cfg)
 
         image_encoder = dict(image_encoder)
         image_encoder.pop('out_type', None)
@@ -177,6 +182,25 @@ class MCMAModel(BaseModel):
                                                 bisim.get('predictor_hidden_dims'))
 
     # ------------------------------------------------------------ config
+    @staticmethod
+    def _build_losses(losses_cfg: Dict[str, Optional[dict]]) -> nn.ModuleDict:
+        """The enabled losses, each built from ``MODELS`` (``predictor_hidden_dims`` is the
+        deviation predictor's, not the loss's)."""
+        out = nn.ModuleDict()
+        for name, cfg in losses_cfg.items():
+            if cfg is None:
+                continue
+            cfg = {k: v for k, v in cfg.items() if k != 'predictor_hidden_dims'}
+            cfg['type'] = MATCHING_TYPE_ALIASES.get(cfg.get('type'), cfg.get('type'))
+            if MODELS.get(cfg['type']) is None:
+                raise ValueError(f'MCMAModel: model.losses.{name}.type {cfg["type"]!r} is not a '
+                                 f'MODELS type; the default is '
+                                 f'{MCMA_DEFAULT_LOSSES[name]["type"]!r}'
+                                 + (f' (short names {sorted(MATCHING_TYPE_ALIASES)})'
+                                    if name == 'matching' else '') + '.')
+            out[name] = MODELS.build(cfg)
+        return out
+
     @staticmethod
     def _merge_losses(losses: Optional[Dict[str, Optional[dict]]]
                       ) -> Dict[str, Optional[dict]]:
@@ -266,56 +290,35 @@ class MCMAModel(BaseModel):
         return torch.cat(ids).to(device), torch.cat(masks).to(device), counts
 
     # ------------------------------------------------------------ MMEngine API
-    def forward(self, inputs: torch.Tensor, data_samples: Optional[List[ReIDDataSample]] = None,
-                mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.encode_image(inputs)
-        raise ValueError(f'MCMAModel: unknown mode {mode!r}; use "loss", "predict" or "tensor".')
-
-    def _labels(self, data_samples, device) -> torch.Tensor:
-        if not data_samples or any('gt_label' not in ds for ds in data_samples):
-            raise ValueError('MCMAModel.loss needs data_samples with gt_label (the relabelled '
-                             'training pid): build the training dataset with split="train".')
-        labels = torch.cat([ds.gt_label.reshape(-1) for ds in data_samples]).long().to(device)
-        if self.classifier is not None and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f'MCMAModel: training labels span [{int(labels.min())}, '
-                             f'{int(labels.max())}] but model.num_classes={self.num_classes}; '
-                             'set it to the number of training identities.')
-        return labels
+    def test_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Images -> global image features (N, D) (:meth:`encode_image`)."""
+        return self.encode_image(inputs)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[ReIDDataSample]
              ) -> Dict[str, torch.Tensor]:
         """``{'loss_matching', 'loss_id', 'loss_self_recon', 'loss_cross_recon',
         'loss_bisim'}`` (the enabled ones), ``acc_id`` and ``cross_pairs`` (share of samples
         with a cross-instance partner)."""
-        cfg = self.losses_cfg
-        labels = self._labels(data_samples, inputs.device)
+        losses = self.losses
+        labels = self.labels(data_samples, inputs.device)
+        if self.classifier is not None:
+            self.check_labels(labels, self.num_classes, 'model.num_classes')
         ids, mask, counts = self._sample_tokens(data_samples, training=True)
         img = self.encode_image(inputs)
         txt = self.encode_text(input_ids=ids, attention_mask=mask)
         out: Dict[str, torch.Tensor] = {}
-        if cfg['matching'] is not None:
-            m = cfg['matching']
-            fn = MATCHING_LOSSES[m.get('type', 'sdm')]
-            out['loss_matching'] = m['loss_weight'] * fn(img, txt, labels,
-                                                         temperature=m['temperature'])
-        if cfg['id'] is not None:
+        if 'matching' in losses:
+            out['loss_matching'] = losses['matching'](img, txt, labels)
+        if 'id' in losses:
             logits_v, logits_t = self.classifier(img), self.classifier(txt)
-            out['loss_id'] = cfg['id']['loss_weight'] * identity_loss(
-                logits_v, logits_t, labels, cfg['id'].get('label_smoothing', 0.0))
-            with torch.no_grad():
-                out['acc_id'] = (logits_v.argmax(1) == labels).float().mean()
+            out['loss_id'] = losses['id'](logits_v, logits_t, labels)
+            self.add_accuracy(out, logits_v, labels)
         if self.do_self or self.do_cross:
             out.update(self._reconstruction_losses(inputs, txt, labels, data_samples))
-        if cfg['bisim'] is not None:
-            out['loss_bisim'] = cfg['bisim']['loss_weight'] * bisimulation_loss(
+        if 'bisim' in losses:
+            out['loss_bisim'] = losses['bisim'](
                 F.normalize(img, dim=1), F.normalize(txt, dim=1), labels,
-                self.predictor.text_to_image, self.predictor.image_to_text,
-                temperature=cfg['bisim'].get('temperature', 1.0))
+                self.predictor.text_to_image, self.predictor.image_to_text)
         return out
 
     def _reconstruction_losses(self, images: torch.Tensor, text_global: torch.Tensor,
@@ -350,8 +353,7 @@ class MCMAModel(BaseModel):
         for img_r, _, name in rows:
             sl = slice(start, start + img_r.numel())
             start += img_r.numel()
-            loss = masked_patch_mse(pred[sl], target[img_r], mask[img_r])
-            out[f'loss_{name}'] = self.losses_cfg[name]['loss_weight'] * loss
+            out[f'loss_{name}'] = self.losses[name](pred[sl], target[img_r], mask[img_r])
         return out
 
     def predict(self, inputs: torch.Tensor,

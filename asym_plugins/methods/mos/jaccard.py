@@ -185,6 +185,10 @@ class JaccardTripletLoss(nn.Module):
         0
     """
 
+    #: What a Re-ID model feeds this loss unless its config says ``input=...``: the
+    #: non-negative pattern vector g.
+    default_input = 'feature'
+
     def __init__(self, margin: float = 0.3, tau: float = 10.0, chunk_size: Optional[int] = None,
                  loss_weight: float = 1.0) -> None:
         super().__init__()

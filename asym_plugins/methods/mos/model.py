@@ -1,4 +1,4 @@
-"""The MoS model (Matching on Sets, AAAI 2021) as an MMEngine model. Spec: METHODS.md section 1."""
+"""The MoS model (Matching on Sets, AAAI 2021) as an MMEngine model (docs/mos.md)."""
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -134,7 +134,7 @@ class MoSModel(ReIDBaseline):
                 out[f'loss_{name}'] = loss_fn(source, labels, extra_distance=extra)
             else:
                 out[f'loss_{name}'] = loss_fn(source, labels)
-        return self._add_accuracy(out, logits, labels)
+        return self.add_accuracy(out, logits, labels)
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[ReIDDataSample]] = None) -> List[ReIDDataSample]:

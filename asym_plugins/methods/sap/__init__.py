@@ -1,4 +1,4 @@
-"""SAP: Semi-Attention Partition for occluded person Re-ID (METHODS.md section 2).
+"""SAP: Semi-Attention Partition for occluded person Re-ID (docs/sap.md).
 
 Plain-Python API (no MMEngine needed for the math)::
 
@@ -10,18 +10,18 @@ teachers (``TEACHERS``) and ``LoadTeacherPartMask`` (``TRANSFORMS``).
 """
 from .losses import (PatchConsistencyDistillLoss, ProxyConsistencyDistillLoss,
                      attention_distillation_loss)
+from .model import SAP_DEFAULT_LOSSES, PartHeads, SAPModel
 from .modules import CrossAttention, PartProxyModule
 from .part_targets import (DEFAULT_LABEL_MAPS, default_label_map, foreground_flag,
                            map_part_labels, patch_attention_target, patch_part_distribution,
                            proxy_attention_target, ssd_drop_probabilities, ssd_keep_mask)
-from .sap_model import SAPModel
 from .teachers import (BasePartTeacher, KeypointTeacher, NoisyMaskTeacher, ParserModelTeacher,
                        PrecomputedMaskTeacher, RuleTeacher, SampleMaskTeacher, build_teacher,
                        render_keypoint_mask)
 from .transforms import LoadTeacherPartMask
 
 __all__ = [
-    'SAPModel', 'PatchConsistencyDistillLoss', 'ProxyConsistencyDistillLoss',
+    'SAPModel', 'SAP_DEFAULT_LOSSES', 'PartHeads', 'PatchConsistencyDistillLoss', 'ProxyConsistencyDistillLoss',
     'attention_distillation_loss', 'CrossAttention', 'PartProxyModule', 'DEFAULT_LABEL_MAPS',
     'default_label_map', 'foreground_flag', 'map_part_labels', 'patch_attention_target',
     'patch_part_distribution', 'proxy_attention_target', 'ssd_drop_probabilities',

@@ -29,6 +29,9 @@ class CrossEntropyLabelSmooth(nn.Module):
         tensor(1.0986)
     """
 
+    #: What a Re-ID model feeds this loss unless its config says ``input=...``.
+    default_input = 'logits'
+
     def __init__(self, num_classes: Optional[int] = None, epsilon: float = 0.1,
                  loss_weight: float = 1.0) -> None:
         super().__init__()

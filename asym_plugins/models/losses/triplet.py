@@ -74,6 +74,9 @@ class TripletLoss(nn.Module):
         0
     """
 
+    #: What a Re-ID model feeds this loss unless its config says ``input=...``.
+    default_input = 'feature'
+
     def __init__(self, margin: Optional[float] = 0.3, normalize_feature: bool = False,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
@@ -126,6 +129,9 @@ class WeightedRegularizedTriplet(nn.Module):
 
     Shapes: ``features`` (N, D), ``labels`` (N,); returns a scalar.
     """
+
+    #: What a Re-ID model feeds this loss unless its config says ``input=...``.
+    default_input = 'feature'
 
     def __init__(self, normalize_feature: bool = False, loss_weight: float = 1.0) -> None:
         super().__init__()
