@@ -173,3 +173,18 @@ def test_other_user_mistakes_exit_2(args, expect):
     out = _run(args)
     assert out.returncode == USER_ERROR_EXIT, out.stderr[-2000:]
     assert 'Traceback' not in out.stderr and expect in out.stderr, out.stderr[-2000:]
+
+
+def test_unknown_type_is_a_user_mistake_but_a_bug_keeps_its_traceback(tmp_path):
+    out = _run(['tools/train.py', SYNTHETIC, '--work-dir', str(tmp_path), '--cfg-options',
+                'model.backbone.type=ResNot50'])
+    assert out.returncode == USER_ERROR_EXIT, out.stderr[-2000:]
+    assert 'Traceback' not in out.stderr
+    assert 'error: ResNot50 is not in the asym::model registry' in out.stderr
+    from asym_plugins.engine.cli import run_cli
+
+    def buggy(argv):
+        return {}['internal']                        # a KeyError that is no user mistake
+
+    with pytest.raises(KeyError, match='internal'):
+        run_cli(buggy, [])

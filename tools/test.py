@@ -58,6 +58,7 @@ def main(argv=None):
         raise MissingInputError(f'config {args.config!r} does not exist.')
     cfg = Config.fromfile(args.config)
     args.amp, args.resume = False, None
+    args.work_dir_per_options = False   # default: the training's folder, whatever the options
     cfg = prepare_runtime_cfg(cfg, args)   # names missing data roots / weights first
     if not os.path.isfile(args.checkpoint):
         raise MissingInputError(f'checkpoint {args.checkpoint!r} does not exist.')

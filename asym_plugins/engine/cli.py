@@ -48,17 +48,28 @@ def add_debug_flag(parser) -> None:
                              '(also ASYM_DEBUG=1)')
 
 
+def is_user_mistake(err: BaseException) -> bool:
+    """A :class:`UserError`, or MMEngine's registry ``KeyError`` for an unknown ``type``
+    name in the config (``'X is not in the asym::model registry ...'``)."""
+    if isinstance(err, UserError):
+        return True
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else ''
+    return ' is not in the ' in text and 'registry' in text
+
+
 def run_cli(main: Callable[[Optional[List[str]]], Any], argv: Optional[List[str]] = None,
             prog: Optional[str] = None) -> None:
-    """Run ``main(argv)``; a :class:`UserError` prints ``prog: error: message`` and exits 2."""
+    """Run ``main(argv)``; a user mistake (:func:`is_user_mistake`) prints
+    ``prog: error: message`` and exits 2; other exceptions keep their traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     prog = prog or os.path.basename(sys.argv[0] or 'asym')
     try:
         main(argv)
-    except UserError as err:
-        if debug_requested(argv):
+    except (UserError, KeyError) as err:
+        if debug_requested(argv) or not is_user_mistake(err):
             raise
-        sys.stderr.write(f'{prog}: error: {err}\n(run with --debug or ASYM_DEBUG=1 for the '
+        text = err.args[0] if type(err) is KeyError and err.args else err
+        sys.stderr.write(f'{prog}: error: {text}\n(run with --debug or ASYM_DEBUG=1 for the '
                          'traceback)\n')
         sys.stderr.flush()
         raise SystemExit(USER_ERROR_EXIT) from None

@@ -334,7 +334,9 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
     """Apply the common command-line flags of ``tools/train.py`` and ``tools/test.py``.
 
     ``args`` needs ``launcher``, ``work_dir``, ``cfg_options``; optional ``amp``, ``resume``
-    (:func:`apply_resume`), ``epochs`` (:func:`scale_epochs`, applied after ``cfg_options``).
+    (:func:`apply_resume`), ``epochs`` (:func:`scale_epochs`, applied after ``cfg_options``),
+    ``work_dir_per_options`` (default True: the default work dir tells ``--cfg-options``
+    apart, see :func:`default_work_dir`).
     Checks the config (:func:`validate_cfg`) and its local inputs (:func:`check_local_paths`)
     before anything is built, then fills ``num_classes=None`` (:func:`fill_num_classes`).
     On a machine without CUDA and with a launcher, the process group is initialised here with
@@ -349,8 +351,9 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(cfg.filename, args.cfg_options)
+    elif cfg.get('work_dir') is None:   # tools/test.py logs beside the training it tests
+        per_options = getattr(args, 'work_dir_per_options', True)
+        cfg.work_dir = default_work_dir(cfg.filename, args.cfg_options if per_options else None)
 
     check_local_paths(cfg)
     fill_num_classes(cfg)   # model num_classes=None: the training split's identities
