@@ -191,15 +191,17 @@ if world > 1:
                             world_size=world)
 with open(data_file, 'rb') as f:
     samples = pickle.load(f)
-with DefaultScope.overwrite_default_scope('asym'):
-    metric = METRICS.build(json.loads(metric_json))
 sampler = DefaultSampler(list(range(len(samples))), shuffle=False)
 idx = list(sampler)
-for i in range(0, len(idx), 5):   # batches of 5, like a test loop
-    metric.process(None, [samples[j] for j in idx[i:i + 5]])
-res = metric.evaluate(len(samples))
+out = []
+for cfg in json.loads(metric_json):   # one metric after the other, as an Evaluator does
+    with DefaultScope.overwrite_default_scope('asym'):
+        metric = METRICS.build(cfg)
+    for i in range(0, len(idx), 5):   # batches of 5, like a test loop
+        metric.process(None, [samples[j] for j in idx[i:i + 5]])
+    out.append(metric.evaluate(len(samples)))
 with open(out_file, 'w') as f:
-    json.dump(dict(n_local=len(idx), metrics=res), f)
+    json.dump(dict(n_local=len(idx), metrics=out), f)
 if world > 1:
     dist.destroy_process_group()
 """
@@ -246,21 +248,23 @@ def _sysu_samples(n_ids=7, seed=0):
     return [out[i] for i in perm[:len(perm) - 1 + len(perm) % 2]]  # an odd count
 
 
-@pytest.mark.parametrize('mode', ['all', 'indoor'])
-def test_sysu_metric_two_ranks_equal_one(tmp_path, mode):
+def test_sysu_metric_two_ranks_equal_one(tmp_path):
     samples = _sysu_samples()
     assert len(samples) % 2 == 1  # rank 1 gets a padded duplicate that must be dropped
-    cfg = dict(type='SYSUMetric', mode=mode, shots=1, trials=4, seed=5)
-    one = _run_metric(tmp_path, samples, cfg, world=1)[0]
-    two = _run_metric(tmp_path, samples, cfg, world=2)
+    cfgs = [dict(type='SYSUMetric', mode=mode, shots=shots, trials=4, seed=5)
+            for mode in ('all', 'indoor') for shots in (1, 10)]
+    one = _run_metric(tmp_path, samples, cfgs, world=1)[0]
+    two = _run_metric(tmp_path, samples, cfgs, world=2)
     assert [r['n_local'] for r in two] == [(len(samples) + 1) // 2] * 2
     assert one['n_local'] == len(samples)
     for r in two:
-        assert r['metrics'].keys() == one['metrics'].keys()
-        for k, v in one['metrics'].items():
-            assert r['metrics'][k] == pytest.approx(v, abs=1e-6), k
-    # the ranking is not trivial: neither perfect nor empty
-    assert 0 < one['metrics']['mAP'] < 100
+        for cfg, want, got in zip(cfgs, one['metrics'], r['metrics']):
+            assert got.keys() == want.keys()
+            for k, v in want.items():
+                assert got[k] == pytest.approx(v, abs=1e-6), (cfg, k)
+    # the rankings are not trivial (neither perfect nor empty) and the modes differ
+    assert all(0 < m['mAP'] < 100 for m in one['metrics'])
+    assert one['metrics'][0] != one['metrics'][2]
 
 
 def _text_samples(n_ids=6, seed=1):
@@ -281,8 +285,8 @@ def _text_samples(n_ids=6, seed=1):
 def test_text_image_metric_two_ranks_equal_one(tmp_path):
     samples = _text_samples()
     assert len(samples) % 2 == 1
-    cfg = dict(type='TextImageMetric')
-    one = _run_metric(tmp_path, samples, cfg, world=1)[0]['metrics']
+    cfg = [dict(type='TextImageMetric')]
+    one = _run_metric(tmp_path, samples, cfg, world=1)[0]['metrics'][0]
     two = _run_metric(tmp_path, samples, cfg, world=2)
     # independent value: R1 by brute force over every caption (cosine, no camera filter)
     q, qp, gf, gp = [], [], [], []
@@ -298,6 +302,7 @@ def test_text_image_metric_two_ranks_equal_one(tmp_path):
     assert one['R1'] == pytest.approx(r1, abs=1e-4)
     assert 0 < one['R1'] < 100
     for r in two:
-        assert r['metrics'].keys() == one.keys()
+        got = r['metrics'][0]
+        assert got.keys() == one.keys()
         for k, v in one.items():
-            assert r['metrics'][k] == pytest.approx(v, abs=1e-6), k
+            assert got[k] == pytest.approx(v, abs=1e-6), k
