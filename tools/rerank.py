@@ -1,8 +1,15 @@
 """Re-rank saved features with SIM (or k-reciprocal re-ranking) and print metrics before/after.
 
 The features come from ``tools/test.py CONFIG CKPT --save-features feats.npz`` (keys ``qf, gf,
-q_pids, g_pids, q_camids, g_camids``). Distances are Euclidean between L2-normalised features
-(what SIM's released code uses) unless ``--metric`` / ``--no-normalize`` say otherwise.
+q_pids, g_pids, q_camids, g_camids``). The distance is the one the file's evaluation used (the
+file records its test metric's ``metric`` and ``normalize_feature``), so the "before" numbers
+equal ``tools/test.py``'s; a file without that record gets Euclidean distances of L2-normalised
+features (what SIM's released code uses). ``--metric`` / ``--normalize`` / ``--no-normalize``
+override either.
+
+SIM is a cross-modality re-ranker (infrared <-> visible): the tool warns when the file's query
+and gallery are of one modality, and when SIM's ``k_g`` is far above the number of gallery
+images per identity (its reciprocal sets then reach other identities).
 
 Examples::
     python tools/rerank.py feats.npz                                  # SIM, official, SYSU preset
@@ -59,10 +66,12 @@ def parse_args(argv=None):
     k.add_argument('--k2', type=int, default=6)
     k.add_argument('--lambda-value', dest='lambda_value', type=float, default=0.3)
     e = p.add_argument_group('evaluation')
-    e.add_argument('--metric', choices=['euclidean', 'sqeuclidean', 'cosine'],
-                   default='euclidean')
-    e.add_argument('--no-normalize', dest='normalize', action='store_false',
-                   help='do not L2-normalise the features before the distance')
+    e.add_argument('--metric', choices=['euclidean', 'sqeuclidean', 'cosine'], default=None,
+                   help="distance (default: the one the file's evaluation used, else "
+                        'euclidean)')
+    e.add_argument('--normalize', action=argparse.BooleanOptionalAction, default=None,
+                   help="L2-normalise the features first (default: as the file's evaluation "
+                        'did, else yes)')
     e.add_argument('--swap', action='store_true',
                    help='swap query and gallery (e.g. visible -> infrared from a file saved '
                         'with infrared queries)')
@@ -94,6 +103,53 @@ def build_reranker(args):
                        device=args.device, **hp)
 
 
+def distance_settings(args, settings: Dict) -> str:
+    """Fill ``args.metric`` / ``args.normalize`` (explicit > the file's record > euclidean of
+    L2-normalised features); returns where they came from."""
+    source = []
+    for name, key, default in (('metric', 'metric', 'euclidean'),
+                               ('normalize', 'normalize_feature', True)):
+        if getattr(args, name) is not None:
+            source.append(f'{name}: command line')
+        elif key in settings:
+            setattr(args, name, settings[key])
+            source.append(f"{name}: the file's evaluation")
+        else:
+            setattr(args, name, default)
+            source.append(f'{name}: default')
+    return ', '.join(source)
+
+
+def input_warnings(args, feats: Dict, settings: Dict) -> List[str]:
+    """What makes the result misleading: SIM on a same-modality gallery, ``k_g`` far above
+    the gallery images per identity, a file scored by a metric with its own ranking."""
+    import numpy as np
+    out = []
+    cls = settings.get('metric_class')
+    if cls and cls not in ('ReIDMetric', 'SYSUMetric', 'RegDBMetric'):
+        out.append(f'the file was scored by {cls}, which ranks with a measure of its own; '
+                   f'"before" here uses the {args.metric} distance of the features, so it '
+                   'differs from tools/test.py')
+    if args.method != 'sim':
+        return out
+    q_mod, g_mod = settings.get('q_modalities'), settings.get('g_modalities')
+    if q_mod is not None and g_mod is not None:
+        if set(q_mod.tolist()) == set(g_mod.tolist()) and len(set(q_mod.tolist())) == 1:
+            out.append(f'query and gallery are both {q_mod[0]}: SIM is made for cross-modality '
+                       'retrieval (infrared <-> visible); on a same-modality gallery it usually '
+                       'lowers R1 (use --method k_reciprocal there)')
+    from asym_plugins.methods.sim import resolve_sim_params
+    hp = {n: getattr(args, n) for n in SIM_ARGS if getattr(args, n) is not None}
+    k_g = resolve_sim_params(args.mode, args.preset, **hp)['k_g']
+    per_id = np.unique(feats['g_pids'], return_counts=True)[1]
+    typical = int(np.median(per_id))
+    if k_g > 2 * typical:
+        out.append(f'k_g={k_g} is far above the {typical} gallery images of a typical identity '
+                   f'(median): its reciprocal sets reach other identities; try --k-g '
+                   f'{max(1, typical)}')
+    return out
+
+
 def _fmt(res: Dict[str, float]) -> str:
     return '  '.join(f'{k} {v:6.2f}' for k, v in res.items())
 
@@ -103,10 +159,16 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
-    from asym_plugins.evaluation.metrics.reid_metric import load_features_npz
+    from asym_plugins.evaluation.metrics.reid_metric import (load_feature_settings,
+                                                             load_features_npz)
     from asym_plugins.evaluation.protocols import (SYSU_QUERY_CAMIDS, SYSU_VISIBLE_CAMIDS,
                                                    evaluate_sysu)
     feats = load_features_npz(args.features, swap=args.swap)
+    settings = load_feature_settings(args.features, swap=args.swap)
+    source = distance_settings(args, settings)
+    warnings = input_warnings(args, feats, settings)
+    for w in warnings:
+        print(f'warning: {w}', file=sys.stderr)
     ranks = tuple(args.ranks or ((1, 10, 20) if args.protocol == 'sysu' else (1, 5, 10)))
     if args.protocol == 'sysu':
         bad_q = sorted(set(feats['q_camids'].tolist()) - set(SYSU_QUERY_CAMIDS))
@@ -131,7 +193,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
 
     print(f'features: {args.features}{" (swapped)" if args.swap else ""}: {len(qf)} queries x '
           f'{len(gf)} gallery, dim {qf.shape[1]}; {args.metric} distance'
-          f'{" of L2-normalised features" if args.normalize else ""}; protocol {args.protocol}')
+          f'{" of L2-normalised features" if args.normalize else ""} ({source}); protocol '
+          f'{args.protocol}')
     print(f'reranker: {reranker!r}')
     results = {}
     seconds = 0.0
@@ -160,7 +223,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     print(f'before: {_fmt(results["before"])}')
     print(f'after:  {_fmt(results["after"])}   ({args.method}, {seconds:.2f} s)')
     results.update(reranker=repr(reranker), seconds=seconds, num_query=len(qf),
-                   num_gallery=len(gf), protocol=args.protocol, swap=args.swap)
+                   num_gallery=len(gf), protocol=args.protocol, swap=args.swap,
+                   metric=args.metric, normalize=bool(args.normalize), warnings=warnings)
     if args.json:
         folder = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(folder, exist_ok=True)

@@ -58,6 +58,28 @@ FEATURE_KEYS = ('qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids')
 PATH_KEYS = ('q_img_paths', 'g_img_paths')
 
 
+#: Optional keys of a features file: the evaluation's distance settings and the modalities.
+SETTING_KEYS = ('metric', 'normalize_feature', 'metric_class', 'q_modalities', 'g_modalities')
+
+
+def load_feature_settings(path: str, swap: bool = False) -> Dict[str, Any]:
+    """The optional :data:`SETTING_KEYS` a features file has (files written before they were
+    recorded have none): ``metric`` (str), ``normalize_feature`` (bool), ``metric_class`` (str),
+    ``q_modalities`` / ``g_modalities`` (str arrays; exchanged by ``swap``). Call it after
+    :func:`load_features_npz`, which checks the file."""
+    out: Dict[str, Any] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in SETTING_KEYS:
+            if key in data.files:
+                value = np.asarray(data[key])
+                out[key] = value.item() if value.ndim == 0 else value.astype(str)
+    if 'normalize_feature' in out:
+        out['normalize_feature'] = bool(out['normalize_feature'])
+    if swap and 'q_modalities' in out and 'g_modalities' in out:
+        out['q_modalities'], out['g_modalities'] = out['g_modalities'], out['q_modalities']
+    return out
+
+
 def load_features_npz(path: str, swap: bool = False, with_paths: bool = False
                       ) -> Dict[str, np.ndarray]:
     """Read and check a file of :func:`save_features_npz` (``tools/test.py --save-features``).
@@ -218,6 +240,9 @@ class ReIDMetric(BaseMetric):
         out = dict(feature=to_cpu_feature(get_field(sample, 'pred_feature')),
                    pid=int(get_field(sample, 'pid')), camid=int(get_field(sample, 'camid')),
                    split=str(get_field(sample, 'split')))
+        modality = get_field(sample, 'modality', None)
+        if modality is not None:
+            out['modality'] = str(modality)
         return add_img_path(out, sample)
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
@@ -289,22 +314,31 @@ class ReIDMetric(BaseMetric):
         if all('img_path' in r for r in results):
             self.img_paths = {side: [r['img_path'] for r in results if r['split'] == side]
                               for side in ('query', 'gallery')}
+        self.modalities = None
+        if all('modality' in r for r in results):
+            self.modalities = {side: [r['modality'] for r in results if r['split'] == side]
+                               for side in ('query', 'gallery')}
         self.save_collected_features()
         return self.evaluate_features(qf, gf, qp, gp, qc, gc)
 
     def save_collected_features(self) -> None:
         """Write ``self.features`` to ``save_features`` (npz: qf, gf, q_pids, g_pids, q_camids,
-        g_camids, plus q_img_paths, g_img_paths when known) when that option is set;
-        ``tools/rerank.py`` and ``tools/visualize.py`` read the file."""
+        g_camids, plus q_img_paths, g_img_paths and q_modalities, g_modalities when known, and
+        the evaluation's distance settings ``metric``, ``normalize_feature``, ``metric_class``)
+        when that option is set; ``tools/rerank.py`` and ``tools/visualize.py`` read the file
+        (rerank's "before" uses the same distance as this metric did)."""
         if not self.save_features or self.features is None:
             return
         f = self.features
-        paths = getattr(self, 'img_paths', None)
-        extra = {}
-        if paths and len(paths['query']) == len(f['q_pids']) \
-                and len(paths['gallery']) == len(f['g_pids']):
-            extra = dict(q_img_paths=np.asarray(paths['query'], dtype=str),
-                         g_img_paths=np.asarray(paths['gallery'], dtype=str))
+        extra = dict(metric=np.asarray(str(self.metric)),
+                     normalize_feature=np.asarray(bool(self.normalize_feature)),
+                     metric_class=np.asarray(type(self).__name__))
+        for key, found in (('img_paths', getattr(self, 'img_paths', None)),
+                           ('modalities', getattr(self, 'modalities', None))):
+            if found and len(found['query']) == len(f['q_pids']) \
+                    and len(found['gallery']) == len(f['g_pids']):
+                extra[f'q_{key}'] = np.asarray(found['query'], dtype=str)
+                extra[f'g_{key}'] = np.asarray(found['gallery'], dtype=str)
         save_features_npz(self.save_features, qf=f['q_feats'], gf=f['g_feats'],
                           q_pids=f['q_pids'], g_pids=f['g_pids'], q_camids=f['q_camids'],
                           g_camids=f['g_camids'], **extra)
