@@ -212,6 +212,8 @@ def _call(script, args, env):
     if out.returncode != 0:
         if 'FileNotFoundError: ' in out.stderr:  # the same exception as in-process
             raise FileNotFoundError(out.stderr.split('FileNotFoundError: ', 1)[1][-3000:])
+        if out.returncode == 2 and ': error: ' in out.stderr:  # a user-error stop (no traceback)
+            raise FileNotFoundError(out.stderr.split(': error: ', 1)[1][-3000:])
         raise AssertionError(f'exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
 
 
@@ -246,6 +248,12 @@ def run_command(argv):
                 msg = str(err.value)
                 assert 'does not exist' in msg or '--cfg-options' in msg, msg
                 return 'stopped at the missing-input check: ' + missing.splitlines()[1].strip()
+            if script == 'tools/train.py' and '--work-dir' not in args:
+                # the default folder of the command as written (the budget's --cfg-options
+                # would give the run a folder of its own: default_work_dir)
+                from asym_plugins.engine.launch import default_work_dir
+                parsed = _tool(script).parse_args(list(args))
+                args = args + ['--work-dir', default_work_dir(parsed.config, parsed.cfg_options)]
             args = args + ['--cfg-options'] + budget_overrides(cfg)
         elif script == 'tools/torchreid_train.py':
             args = args + ['train.max_epoch', '1', 'asym.synthetic.num_train_ids', '8',
