@@ -191,7 +191,7 @@ def test_docs_config_of_this_package_wraps_its_metric(tmp_path):
     """docs/sim.md's kind-1 config: the base's hooks kept, the SIM hook added and reaching the
     base's ReIDMetric."""
     from mmengine.evaluator import Evaluator
-    from asym_plugins.registry import HOOKS
+    from asym_plugins.registry import HOOKS, METRICS
     text = docs_snippet('# configs/baseline/synthetic_sim.py')
     base = osp.join(osp.dirname(HERE), 'configs', 'baseline', 'synthetic.py')
     (tmp_path / 'synthetic_sim.py').write_text(text.replace("'./synthetic.py'", repr(base)))
@@ -199,7 +199,7 @@ def test_docs_config_of_this_package_wraps_its_metric(tmp_path):
     assert [h['type'] for h in cfg.custom_hooks] == ['PortableCheckpointHook',
                                                      'asym.SIMRerankHook']
     hook = HOOKS.build(dict(cfg.custom_hooks[1], type='SIMRerankHook'))
-    evaluator = Evaluator(ReIDMetric(**{k: v for k, v in cfg.test_evaluator.items()
-                                        if k != 'type'}))
+    evaluator = Evaluator(METRICS.build(cfg.test_evaluator))
+    assert isinstance(evaluator.metrics[0], ReIDMetric)
     hook._wrap_evaluator(evaluator)
     assert 'sim' in evaluator.metrics[0].__dict__['_asym_rerank_prefixes']
