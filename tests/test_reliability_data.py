@@ -167,6 +167,8 @@ def test_caption_json_cannot_leave_the_dataset_folder(tmp_path, cls, ann, key):
     _img(tmp_path / 'outside.jpg')
     entries = [dict(split='test', captions=['a man'], id=1, **{key: 'a.jpg'}),
                dict(split='test', captions=['a woman'], id=2, **{key: '../../outside.jpg'})]
-    (base / ann).write_text(json.dumps(entries))
-    with pytest.raises(DatasetFormatError, match=rf'{ann} entry 1 \(id 2\): path.*leaves'):
+    (base / ann).write_text(json.dumps(entries, indent=1))
+    line = 1 + json.dumps(entries, indent=1).split('../../outside.jpg')[0].count('\n')
+    with pytest.raises(DatasetFormatError,
+                       match=rf'{ann}:{line}: entry 1 \(id 2\): path.*leaves'):
         cls(**FAST, data_root=str(tmp_path), split='gallery', verify_images=False)

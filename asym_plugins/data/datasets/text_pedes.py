@@ -1,4 +1,5 @@
 """Text-image person retrieval datasets: CUHK-PEDES, ICFG-PEDES, RSTPReid."""
+import json
 import os.path as osp
 from typing import Dict, List, Sequence
 
@@ -6,6 +7,18 @@ from asym_plugins.registry import DATASETS
 
 from .base import DatasetFormatError
 from .file_layout import FileLayoutDataset
+
+
+def _json_line(path: str, value: str):
+    """The 1-based line of ``path`` where the JSON string ``value`` first appears (None if
+    not found as written), for error messages."""
+    with open(path, 'r', encoding='utf-8') as f:
+        text = f.read()
+    for needle in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        pos = text.find(needle)
+        if pos >= 0:
+            return text.count('\n', 0, pos) + 1
+    return None
 
 
 class TextPedesDataset(FileLayoutDataset):
@@ -82,7 +95,15 @@ class TextPedesDataset(FileLayoutDataset):
                 raise DatasetFormatError(
                     f'{self._name}: {ann_path} entry {i}: {self.PATH_KEY!r} is '
                     f'{type(rel).__name__}; expected a path string under {self.IMG_DIR}/.')
-            path = self.resolve_listed(img_root, rel, f'{ann_path} entry {i} (id {e.get("id")})')
+            try:
+                path = self.resolve_listed(img_root, rel,
+                                           f'{ann_path} entry {i} (id {e.get("id")})')
+            except DatasetFormatError as err:
+                line = _json_line(ann_path, rel)
+                if line is None:
+                    raise
+                raise DatasetFormatError(str(err).replace(
+                    f'{ann_path} entry', f'{ann_path}:{line}: entry', 1)) from None
             if not osp.isfile(path):
                 raise DatasetFormatError(
                     f'{self._name}: {ann_path} entry {i} points to {rel!r} but {path!r} does not '
