@@ -326,3 +326,53 @@ def test_pretrained_weights_are_local_only(tmp_path, monkeypatch):
     mm.load_state_dict(models.to_mmengine_state_dict(
         {'module.' + k: v for k, v in model.state_dict().items()}), strict=True)
     model.load_state_dict(models.from_mmengine_state_dict(mm.state_dict()), strict=True)
+
+
+class _InfoDataset:
+    """What the MMEngine sampler reads: label and modality per sample."""
+
+    def __init__(self, pids, mods):
+        self.infos = [dict(label=p, modality=('visible', 'infrared')[m])
+                      for p, m in zip(pids, mods)]
+
+    def __len__(self):
+        return len(self.infos)
+
+    def get_data_info(self, i):
+        return self.infos[i]
+
+
+def test_num_instances_is_k_per_identity_and_modality_in_both_samplers():
+    from asym_plugins.data.samplers import CrossModalityIdentitySampler
+    from asym_plugins.integrations.torchreid import config, engines
+    pids = [i // 10 for i in range(80)]                 # 8 identities x (5 visible + 5 infrared)
+    mods = [int(i % 10 >= 5) for i in range(80)]
+    data = [(f'{i}.jpg', p, 0, 0) for i, p in enumerate(pids)]
+    k, batch = 3, 12                                    # P = 2 identities x (3 + 3)
+
+    def composition(order):
+        out = []
+        for b in range(0, len(order), batch):
+            per_pid = {}
+            for i in order[b:b + batch]:
+                per_pid.setdefault(pids[i], []).append(mods[i])
+            out.append(sorted((len(v), sum(v)) for v in per_pid.values()))
+        return out
+
+    tr = list(engines.TorchreidCrossModalitySampler(data, mods, batch, k))
+    mm = list(CrossModalityIdentitySampler(_InfoDataset(pids, mods), batch, k, seed=0))
+    for order in (tr, mm):  # every batch: 2 identities, each 2K images of which K infrared
+        assert order and all(c == [(2 * k, k)] * 2 for c in composition(order))
+    # the old torchreid name took K in total: 2K there is exactly K here, same batches
+    with pytest.warns(DeprecationWarning, match='K per modality'):
+        old = engines.CrossModalityIdentitySampler(data, mods, batch, 2 * k)
+    assert list(old) == tr
+    # the yamls: sampler.num_instances is K per modality; the old asym.agw.num_instances (K in
+    # total) still gives the same batches, with a warning
+    path = osp.join(_ROOT, 'configs', 'torchreid', 'agw.yaml')
+    new = config.load_yacs_config(path)
+    assert config.engine_kwargs(new)['num_instances'] == new.sampler.num_instances == 4
+    with pytest.warns(DeprecationWarning, match='sampler.num_instances'):
+        legacy = config.engine_kwargs(config.load_yacs_config(
+            path, ['asym.agw.num_instances', '8', 'sampler.num_instances', '2']))
+    assert legacy['num_instances'] == 4

@@ -1,5 +1,4 @@
 """P x K identity sampling (BoT's ``RandomIdentitySampler``), distributed-aware."""
-import math
 from collections import defaultdict
 from typing import Dict, Iterator, List, Optional, Sequence
 

@@ -185,6 +185,7 @@ def load_yacs_config(path: str, opts=None) -> CN:
     """Defaults, then the yaml at ``path``, then ``opts`` (``['KEY', 'VALUE', ...]``); an
     unknown key raises (yacs) naming it. Frozen on return."""
     cfg = get_default_config()
+
     def merge_opts():
         if not opts:
             return

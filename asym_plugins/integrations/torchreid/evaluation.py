@@ -88,8 +88,8 @@ def eval_cuhk03(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
 
 
 def torchreid_evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
-                  use_metric_cuhk03: bool = False, use_cython: bool = True
-                  ) -> Tuple[np.ndarray, float]:
+                            use_metric_cuhk03: bool = False, use_cython: bool = True
+                            ) -> Tuple[np.ndarray, float]:
     """Drop-in for ``torchreid.metrics.evaluate_rank``: ``(cmc (max_rank,), mAP)`` as fractions.
 
     ``use_cython`` is accepted for compatibility and ignored (the core is vectorised torch).
@@ -99,8 +99,9 @@ def torchreid_evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_ran
     dist = distmat if isinstance(distmat, torch.Tensor) else torch.from_numpy(
         np.ascontiguousarray(distmat))
     num_g = dist.shape[1]
-    cmc, mAP, _ = core_evaluate_rank(dist, _to_numpy(q_pids), _to_numpy(g_pids), _to_numpy(q_camids),
-                       _to_numpy(g_camids), max_rank=min(max_rank, num_g))
+    cmc, mAP, _ = core_evaluate_rank(dist, _to_numpy(q_pids), _to_numpy(g_pids),
+                                     _to_numpy(q_camids), _to_numpy(g_camids),
+                                     max_rank=min(max_rank, num_g))
     cmc = np.asarray(cmc, dtype=np.float32)
     if cmc.shape[0] < max_rank:  # torchreid callers index cmc[r - 1] for r up to 20
         cmc = np.concatenate([cmc, np.full(max_rank - cmc.shape[0], cmc[-1], np.float32)])

@@ -25,10 +25,10 @@ from .transforms import TokenizeCaptions
 __all__ = [
     'MCMAModel', 'MCMA_DEFAULT_LOSSES', 'MATCHING_TYPE_ALIASES', 'SDMLoss', 'InfoNCELoss',
     'CrossModalIDLoss', 'MaskedPatchReconLoss', 'BisimulationLoss', 'TokenizeCaptions',
-    'ModalitySharedDecoder', 'vit_visible_tokens', 'HFTextEncoder', 'minilm_model_path', 'resolve_text_encoder_path',
-    'load_tokenizer', 'tokenize', 'sdm_loss', 'infonce_loss', 'MATCHING_LOSSES',
-    'identity_loss', 'random_patch_mask', 'patchify', 'normalized_pixel_targets',
-    'masked_patch_mse', 'cross_instance_partners', 'identity_means', 'identity_pairs',
-    'identity_relation_vectors', 'DeviationPredictor', 'bisimulation_scores',
+    'ModalitySharedDecoder', 'vit_visible_tokens', 'HFTextEncoder', 'minilm_model_path',
+    'resolve_text_encoder_path', 'load_tokenizer', 'tokenize', 'sdm_loss', 'infonce_loss',
+    'MATCHING_LOSSES', 'identity_loss', 'random_patch_mask', 'patchify',
+    'normalized_pixel_targets', 'masked_patch_mse', 'cross_instance_partners', 'identity_means',
+    'identity_pairs', 'identity_relation_vectors', 'DeviationPredictor', 'bisimulation_scores',
     'bisimulation_loss'
 ]

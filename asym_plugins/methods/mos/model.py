@@ -60,8 +60,8 @@ class MoSModel(ReIDBaseline):
       ``D = 1 - J_s + w * CP`` (CP against the prior, gradients through the pattern values).
     * ``predict`` writes ``pred_feature = g`` and puts a :class:`PriorRef` (a by-reference
       handle on ``prior.M_p``, never copied) in each sample's metainfo under ``'mos_prior'``;
-      :class:`MoSMetric` takes it from there. The prior is identical on all ranks (max-reduced at every update), so the metric
-      on rank 0 sees the global one.
+      :class:`MoSMetric` takes it from there. The prior is identical on all ranks (max-reduced
+      at every update), so the metric on rank 0 sees the global one.
 
     Args:
         backbone: e.g. ``dict(type='ReIDResNet', depth=50, last_stride=1)`` (MoS) or

@@ -21,11 +21,12 @@ from .teachers import (BasePartTeacher, KeypointTeacher, NoisyMaskTeacher, Parse
 from .transforms import LoadTeacherPartMask
 
 __all__ = [
-    'SAPModel', 'SAP_DEFAULT_LOSSES', 'PartHeads', 'PatchConsistencyDistillLoss', 'ProxyConsistencyDistillLoss',
-    'attention_distillation_loss', 'CrossAttention', 'PartProxyModule', 'DEFAULT_LABEL_MAPS',
-    'default_label_map', 'foreground_flag', 'map_part_labels', 'patch_attention_target',
-    'patch_part_distribution', 'proxy_attention_target', 'ssd_drop_probabilities',
-    'ssd_keep_mask', 'BasePartTeacher', 'SampleMaskTeacher', 'RuleTeacher', 'NoisyMaskTeacher',
-    'PrecomputedMaskTeacher', 'KeypointTeacher', 'ParserModelTeacher', 'build_teacher',
-    'render_keypoint_mask', 'LoadTeacherPartMask'
+    'SAPModel', 'SAP_DEFAULT_LOSSES', 'PartHeads', 'PatchConsistencyDistillLoss',
+    'ProxyConsistencyDistillLoss', 'attention_distillation_loss', 'CrossAttention',
+    'PartProxyModule', 'DEFAULT_LABEL_MAPS', 'default_label_map', 'foreground_flag',
+    'map_part_labels', 'patch_attention_target', 'patch_part_distribution',
+    'proxy_attention_target', 'ssd_drop_probabilities', 'ssd_keep_mask', 'BasePartTeacher',
+    'SampleMaskTeacher', 'RuleTeacher', 'NoisyMaskTeacher', 'PrecomputedMaskTeacher',
+    'KeypointTeacher', 'ParserModelTeacher', 'build_teacher', 'render_keypoint_mask',
+    'LoadTeacherPartMask'
 ]

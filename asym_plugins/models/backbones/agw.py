@@ -293,7 +293,8 @@ class TwoStreamSmallReIDNet(ModalityRoutingMixin, BaseReIDBackbone):
 __all__ = ['ModalityRoutingMixin', 'ModalityLike', 'DEFAULT_MODALITIES', 'ResNetStem',
            'TwoStreamResNet', 'TwoStreamSmallReIDNet']
 
-_MOVED = {'AGWModel': 'asym_plugins.models.agw_model', 'AGW_LOSSES': 'asym_plugins.models.agw_model'}
+_MOVED = {'AGWModel': 'asym_plugins.models.agw_model',
+          'AGW_LOSSES': 'asym_plugins.models.agw_model'}
 
 
 def __getattr__(name: str):
