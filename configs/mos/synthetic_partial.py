@@ -1,26 +1,6 @@
 # MoS on the synthetic partial preset: the CPU twin of configs/mos/partial_reid.py.
 #   python tools/train.py configs/mos/synthetic_partial.py          (a few minutes on 2 cores)
-# SmallReIDNet (C = 256 patterns, ends in ReLU) -> global max pooling -> pattern vector g;
-# ID loss on BNNeck(g) + Jaccard triplet on g; test ranks by 1 - J with CP re-scoring of the
-# top-R. Ablations: configs/mos/ablation/ (MoS without CP, the BoT baseline, same budget/seed).
-_base_ = [
-    '../_base_/datasets/synthetic_partial.py',
-    '../_base_/schedules/cpu_short.py',
-    '../_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mos'],
-                      allow_failed_imports=False)
-
-model = dict(
-    type='MoSModel',
-    backbone=dict(type='SmallReIDNet', out_channels=256, stride=16),
-    neck=dict(type='GlobalPooling', pooling='max'),
-    head=dict(type='BNNeckHead', num_classes=100),  # the preset's 100 training identities
-    losses=dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
-                jaccard=dict(type='JaccardTripletLoss', margin=0.3, tau=10.0)),
-    prior=dict(decay=1.0),
-    train_cp=dict(weight=0.0),      # CP at inference only (the paper's abstract)
-)
-val_evaluator = dict(type='MoSMetric', cp_lambda=0.1, cp_eps=1.0, cp_topk=32, top_r=20)
+# Ablations: configs/mos/ablation/ (MoS without CP, the BoT baseline, same budget/seed).
+_base_ = ['../_base_/datasets/synthetic_partial.py', './_base_/mos_small.py']
+val_evaluator = dict(_delete_=True, **_base_.mos_metric)
 test_evaluator = val_evaluator
-default_hooks = dict(logger=dict(interval=10))

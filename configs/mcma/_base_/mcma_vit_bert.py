@@ -6,44 +6,21 @@
 #                   torchvision vit_b_16), converted on load;
 #   text_encoder_path: a `save_pretrained` folder of bert-base-uncased (config.json, vocab.txt,
 #                   model.safetensors).
-_base_ = ['../../_base_/default_runtime.py']
+_base_ = ['../../_base_/default_runtime.py']   # data: a caption dataset base
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mcma'],
                       allow_failed_imports=False)
 
 vit_checkpoint = 'checkpoints/jx_vit_base_p16_224-80ecf9dd.pth'
-text_encoder_path = 'checkpoints/bert-base-uncased'
-img_h, img_w = 384, 128
-max_length = 77
-batch_size, num_instances = 64, 2   # 32 identities x 2 images (cross-instance pairs)
-num_workers = 8
-num_classes = None                  # set by each dataset config
-
-train_pipeline = [
-    dict(type='LoadReIDImage', with_part_mask=False),
-    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PadRandomCrop', padding=10),
-    dict(type='RandomErasing', prob=0.5),
-    dict(type='PackReIDInputs'),
-    dict(type='TokenizeCaptions', tokenizer=text_encoder_path, max_length=max_length,
-         mode='random'),
-]
-test_pipeline = [
-    dict(type='LoadReIDImage', skip_undecodable=False, with_part_mask=False),
-    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
-    dict(type='PackReIDInputs'),
-    dict(type='TokenizeCaptions', tokenizer=text_encoder_path, max_length=max_length,
-         mode='all'),
-]
 
 model = dict(
     type='MCMAModel',
-    image_encoder=dict(type='ReIDViT', arch='base', img_size=(img_h, img_w), patch_size=16,
+    image_encoder=dict(type='ReIDViT', arch='base', img_size=(384, 128), patch_size=16,
                        stride=16, drop_path_rate=0.1,
                        init_cfg=dict(type='Pretrained', checkpoint=vit_checkpoint)),
-    text_encoder=dict(pretrained=text_encoder_path, max_length=max_length),
+    # the folder of the dataset base's tokenizer (configs/_base_/datasets/text_pedes.py)
+    text_encoder=dict(pretrained='checkpoints/bert-base-uncased', max_length=77),
     embed_dims=512,
-    num_classes=num_classes,
+    num_classes=None,              # from the training split
     shared_decoder=True,
     # [ours] as in the synthetic twin (configs/mcma/README.md): caption added to the mask
     # tokens, targets = the normalised image's pixels (colour kept).
@@ -76,5 +53,3 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-val_evaluator = dict(type='TextImageMetric')
-test_evaluator = val_evaluator

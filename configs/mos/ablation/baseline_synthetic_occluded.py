@@ -1,15 +1,6 @@
 # Ablation: the BoT baseline (ReIDBaseline, ID + Euclidean batch-hard triplet, avg pooling,
 # BNNeck test feature) with MoS's backbone, budget and seed on the synthetic occluded preset.
 #   python tools/train.py configs/mos/ablation/baseline_synthetic_occluded.py
-_base_ = ['../synthetic_occluded.py']
-model = dict(
-    _delete_=True,
-    type='ReIDBaseline',
-    backbone=dict(type='SmallReIDNet', out_channels=256, stride=16),
-    neck=dict(type='GlobalPooling', pooling='avg'),
-    head=dict(type='BNNeckHead', num_classes=100),
-    losses=dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
-                triplet=dict(type='TripletLoss', margin=0.3)),
-)
-val_evaluator = dict(_delete_=True, type='ReIDMetric', metric='euclidean')
-test_evaluator = val_evaluator
+_base_ = ['../../_base_/datasets/synthetic_occluded.py', '../../_base_/models/bot_small.py',
+          '../../_base_/schedules/cpu_short.py', '../../_base_/default_runtime.py']
+default_hooks = dict(logger=dict(interval=10))

@@ -1,7 +1,9 @@
-# SAP, the paper recipe (METHODS.md section 2), shared by configs/sap/<dataset>.py:
-# ViT-B/16 ImageNet student, overlapping patches 16/12, 256x128, SGD lr 0.008, 120 epochs with
-# warm-up, 16 ids x 4, flip / pad 10 / random erasing, mean = std = 0.5, test feature before the
-# BNNecks, L2-normalised. A dataset config sets the data, num_classes and the teacher.
+# SAP, the paper recipe (docs/sap.md), shared by configs/sap/<dataset>.py: ViT-B/16 ImageNet
+# student, overlapping patches 16/12, 256x128, SGD lr 0.008, 120 epochs with warm-up, 16 ids x 4,
+# flip / pad 10 / random erasing (fill 127.5), mean = std = 0.5, test feature before the BNNecks,
+# L2-normalised. A leaf adds a dataset base, the teacher's mask_root and applies the `sap_*`
+# data keys below (the train pipeline loads the teacher's part mask, so flip / pad-crop move it
+# with the image); num_classes comes from the training split.
 _base_ = ['../../_base_/default_runtime.py']
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.sap'],
                       allow_failed_imports=False)
@@ -9,18 +11,15 @@ custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.sap'],
 # Where the ImageNet ViT-B/16 weights are (timm 'vit_base_patch16_224' / TransReID's
 # jx_vit_base_p16_224-80ecf9dd.pth, or torchvision 'vit_b_16'; converted on load).
 vit_checkpoint = 'pretrained/jx_vit_base_p16_224-80ecf9dd.pth'
-img_h, img_w = 256, 128
-batch_size, num_instances = 64, 4
-num_workers = 8
 pixel_mean = (127.5, 127.5, 127.5)
 pixel_std = (127.5, 127.5, 127.5)
 
 model = dict(
     type='SAPModel',
-    backbone=dict(type='ReIDViT', arch='base', img_size=(img_h, img_w), patch_size=16,
+    backbone=dict(type='ReIDViT', arch='base', img_size=(256, 128), patch_size=16,
                   stride=12, drop_path_rate=0.1, pos_embed_interp='bicubic',
                   init_cfg=dict(type='Pretrained', checkpoint=vit_checkpoint)),
-    num_classes=None,              # set by the dataset config
+    num_classes=None,
     num_parts=4,                   # head / upper body (+bag) / lower body / shoes
     part_target=dict(lam=10.0, gamma=0.5, pool='mean'),
     patch_loss=dict(type='PatchConsistencyDistillLoss', loss_weight=1.0, temperature=0.2,
@@ -36,20 +35,34 @@ model = dict(
     data_preprocessor=dict(type='ReIDDataPreprocessor', mean=pixel_mean, std=pixel_std),
 )
 
-test_pipeline = [
-    dict(type='LoadReIDImage', skip_undecodable=False, with_part_mask=False),
-    dict(type='Resize', scale=(img_w, img_h), keep_ratio=False),
+# The teacher: part masks on disk (Pascal-Person-Part PNGs, the images' stems) under a leaf's
+# mask_root. Other teachers: dict(type='RuleTeacher') (no files), a KeypointTeacher (COCO-17
+# json) or a ParserModelTeacher (TorchScript / ONNX), label_set 'lip' / 'atr' for such parsers.
+teacher = dict(type='PrecomputedMaskTeacher', label_set='pascal_person_part', suffix='.png')
+sap_train_pipeline = [
+    dict(type='LoadReIDImage'),
+    dict(type='LoadTeacherPartMask', teacher=teacher),
+    dict(type='Resize', scale=(128, 256), keep_ratio=False),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PadRandomCrop', padding=10),
+    dict(type='RandomErasing', prob=0.5, fill=(127.5, 127.5, 127.5)),
     dict(type='PackReIDInputs'),
 ]
-train_dataloader = dict(
-    batch_size=batch_size, num_workers=num_workers, persistent_workers=True,
-    sampler=dict(type='IdentitySampler', batch_size=batch_size, num_instances=num_instances))
-val_dataloader = dict(
-    batch_size=256, num_workers=num_workers, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='ReIDMetric', metric='euclidean', normalize_feature=True)
-test_evaluator = val_evaluator
+sap_test_pipeline = [
+    dict(type='LoadReIDImage', skip_undecodable=False, with_part_mask=False),
+    dict(type='Resize', scale=(128, 256), keep_ratio=False),
+    dict(type='PackReIDInputs'),
+]
+# Merged by a leaf onto its dataset base: the SAP test pipeline, L2-normalised test features.
+sap_val_dataloader = dict(dataset=dict(query=dict(pipeline=sap_test_pipeline),
+                                       gallery=dict(pipeline=sap_test_pipeline)))
+sap_evaluator = dict(normalize_feature=True)
+# The hook gets the teacher's mask from each sample; a leaf adds its preflight checks (what is
+# missing and where it goes, said before anything is built), starting from `vit_preflight`.
+sap_hook = dict(type='TeacherDistillationHook', teacher=dict(type='SampleMaskTeacher'))
+vit_preflight = dict(path=vit_checkpoint, kind='file',
+                     field='vit_checkpoint (model.backbone.init_cfg.checkpoint)',
+                     what='ImageNet ViT-B/16 weights (timm or torchvision state_dict)')
 
 optim_wrapper = dict(
     type='OptimWrapper',

@@ -11,7 +11,7 @@ model = dict(
                   modalities=('visible', 'infrared'),
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(type='GlobalPooling', pooling='gem', p=3.0, learn_p=False),
-    head=dict(type='BNNeckHead', num_classes=395),
+    head=dict(type='BNNeckHead', num_classes=None),   # from the training split
     losses=dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.0),
                 triplet=dict(type='WeightedRegularizedTriplet')),
     test_feature='after_bn',

@@ -1,0 +1,8 @@
+# Occluded-Duke (Miao et al. 2019): 702 training identities, occluded queries, under
+# data/occluded_duke (Occluded_Duke/{bounding_box_train,query,bounding_box_test}).
+_base_ = ['./reid_256x128.py']
+data = dict(type='OccludedDuke', data_root='data/occluded_duke')
+train_dataloader = dict(dataset=data)
+val_dataloader = dict(dataset=dict(query=data, gallery=data))
+test_dataloader = val_dataloader
+del data   # helpers, not config keys

@@ -1,0 +1,10 @@
+# Partial-REID (Zheng et al. 2015), test-only: the literature trains on Market-1501 and tests
+# on the partial queries against the whole-body gallery. Data: data/market1501 and
+# data/partial_reid (Partial-REID_Dataset/{partial,whole}_body_images). Report R1 and R3.
+_base_ = ['./market1501.py']
+test_set = dict(type='PartialREID', data_root='data/partial_reid')
+val_dataloader = dict(dataset=dict(query=test_set, gallery=test_set))
+test_dataloader = val_dataloader
+val_evaluator = dict(ranks=(1, 3, 5, 10))
+test_evaluator = val_evaluator
+del test_set   # helpers, not config keys
