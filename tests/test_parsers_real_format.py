@@ -487,9 +487,9 @@ FUZZ_NAMES = st.one_of(
     (Market1501, 6, '0001_c1s1_000001_01.jpg'), (DukeMTMCReID, 8, '0001_c1_f0000001.jpg')])
 @settings(max_examples=120, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(stem=FUZZ_NAMES)
-def test_fuzzed_bbox_names(cls, num_cams, companion, stem):
-    name = stem + '.jpg'
+@given(stem=FUZZ_NAMES, ext=st.sampled_from(['.jpg', '.JPG', '.jpeg', '.png', '.bmp', '.tif']))
+def test_fuzzed_bbox_names(cls, num_cams, companion, stem, ext):
+    name = stem + ext   # any image extension: parsed or refused, never skipped unseen
     want = strict_bbox(name, num_cams)
     with tempfile.TemporaryDirectory() as root:
         touch(root, 'query/' + name, 'query/' + companion)   # the split is never all junk

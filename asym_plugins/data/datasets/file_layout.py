@@ -382,7 +382,8 @@ class BoundingBoxFolderDataset(FileLayoutDataset):
         sub = self.SPLIT_DIRS[self.split]
         root = self.resolve_dataset_root([sub])
         samples, junk = [], 0
-        for path in self.list_images(osp.join(root, sub), ('.jpg', '.jpeg', '.png')):
+        # every image extension: a .bmp copy is parsed (or refused), never skipped unseen
+        for path in self.list_images(osp.join(root, sub)):
             m = self.match_name(self.NAME_PATTERN, path, self.NAME_EXAMPLE)
             try:
                 pid = int(m.group(1))

@@ -22,7 +22,7 @@ class Market1501(BoundingBoxFolderDataset):
     Names: ``<pid>_c<cam>s<seq>_<frame>_<box>.jpg``, regex ``(-1|\\d+)_c(\\d+)``. pid ``-1``
     (junk) images are ignored with a logged count; pid ``0`` (distractors) are kept in the
     gallery as negatives. ``camid`` is 0-based (``c1`` -> 0); ``modality='visible'``.
-    Non-jpg files (``Thumbs.db``) are ignored. Commonly quoted sizes: train 751 ids / 12,936
+    Non-image files (``Thumbs.db``) are ignored. Commonly quoted sizes: train 751 ids / 12,936
     images; query 750 ids / 3,368; gallery 15,913.
 
     Args:
