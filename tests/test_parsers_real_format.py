@@ -566,3 +566,42 @@ def test_fuzzed_occluded_reid_names(folder, stem):
             return
         assert want is not None, (name, folder, rows(ds))   # e.g. 002_01.tif in folder 001
         assert rows(ds) == [(name, want, 0)]
+
+
+def strict_json_id(value):
+    """An identity read from JSON: an integer (not a bool) or a string of digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        return int(value)
+    return None
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.one_of(st.integers(0, 20000), st.booleans(), st.none(),
+                       st.floats(allow_nan=True, allow_infinity=True),
+                       st.text(alphabet='0123456789 .-+aeI_', max_size=6),
+                       st.lists(st.integers(0, 9), max_size=2)))
+def test_fuzzed_text_json_ids(value):
+    """RSTPReid's "id" (pid = id): a wrong type is refused naming the file and entry, never
+    truncated (1.5 -> 1) or taken from a bool."""
+    want = strict_json_id(value)
+    with tempfile.TemporaryDirectory() as root:
+        base = osp.join(root, 'RSTPReid')
+        entries = [{'id': 7, 'img_path': '0007_c1_0001.jpg', 'captions': ['a', 'b'],
+                    'split': 'train'},
+                   {'id': value, 'img_path': '0008_c2_0001.jpg', 'captions': ['c', 'd'],
+                    'split': 'train'}]
+        write(base, 'data_captions.json', json.dumps(entries))
+        touch(base, *[f"imgs/{e['img_path']}" for e in entries])
+        try:
+            ds = RSTPReid(data_root=root, split='train', **FAST)
+        except DatasetFormatError as err:
+            assert 'data_captions.json' in str(err) and 'entry 1' in str(err), str(err)
+            assert want is None, (value, str(err))
+            return
+        assert want is not None, (value, rows(ds))
+        assert [r[1] for r in rows(ds)] == [7, want]

@@ -110,6 +110,13 @@ class TextPedesDataset(FileLayoutDataset):
                     f'exist (image paths are relative to {img_root}).')
             if 'id' not in e:
                 raise DatasetFormatError(f"{self._name}: {ann_path} entry {i} ({rel}) has no 'id'.")
+            pid = e['id']
+            if isinstance(pid, str) and pid.isascii() and pid.isdigit():
+                pid = int(pid)
+            if isinstance(pid, bool) or not isinstance(pid, int):
+                raise DatasetFormatError(
+                    f"{self._name}: {ann_path} entry {i} ({rel}) has 'id' {pid!r}; expected an "
+                    'integer identity (e.g. "id": 12).')
             captions = e.get('captions')
             if isinstance(captions, str):
                 captions = [captions]
@@ -117,7 +124,7 @@ class TextPedesDataset(FileLayoutDataset):
                 raise DatasetFormatError(
                     f"{self._name}: {ann_path} entry {i} ({rel}) needs 'captions' as a list of "
                     f'strings; got {type(captions).__name__}.')
-            sample = dict(img_path=path, pid=int(e['id']) - self.ID_OFFSET, camid=0,
+            sample = dict(img_path=path, pid=pid - self.ID_OFFSET, camid=0,
                           modality='visible')
             if self.split != 'gallery':
                 sample['captions'] = list(captions)
