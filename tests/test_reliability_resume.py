@@ -318,8 +318,8 @@ def test_keep_last_one_keeps_the_old_checkpoint_until_the_new_is_safe(config, tm
     runner = _train(config, tmp_path, '--resume', '--cfg-options',
                     'default_hooks.checkpoint.max_keep_ckpts=1')
     assert runner.epoch == 2
-    assert sorted(p.name for p in tmp_path.glob('epoch_*')) == ['epoch_2.pth',
-                                                                  'epoch_2.pth.sha256']
+    assert sorted(p.name for p in tmp_path.glob('epoch_*')) == [
+        'epoch_2.pth', 'epoch_2.pth.sha256']
 
 
 def test_mmengine_checkpoint_hook_deletes_first():

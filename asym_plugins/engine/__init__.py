@@ -1,6 +1,13 @@
-"""Runtime support: checkpoint I/O and launching on machines without GPUs."""
-from .checkpoint import AtomicLocalBackend, allow_checkpoint_globals, checkpoint_safe_globals
-from .launch import prepare_runtime_cfg, scale_epochs
+"""Runtime support: checkpoint I/O, launching on machines without GPUs, work-dir ownership and
+command-line error handling."""
+from .checkpoint import (AtomicLocalBackend, CheckpointFileError, CheckpointMismatchError,
+                         allow_checkpoint_globals, checkpoint_problem, checkpoint_safe_globals)
+from .cli import ConfigError, MissingInputError, UserError, run_cli
+from .launch import apply_resume, prepare_runtime_cfg, scale_epochs, validate_cfg
+from .workdir import WorkDirLock, WorkDirLockedError, find_resume_checkpoint
 
-__all__ = ['AtomicLocalBackend', 'allow_checkpoint_globals', 'checkpoint_safe_globals',
-           'prepare_runtime_cfg', 'scale_epochs']
+__all__ = ['AtomicLocalBackend', 'CheckpointFileError', 'CheckpointMismatchError',
+           'allow_checkpoint_globals', 'checkpoint_problem', 'checkpoint_safe_globals',
+           'ConfigError', 'MissingInputError', 'UserError', 'run_cli', 'apply_resume',
+           'prepare_runtime_cfg', 'scale_epochs', 'validate_cfg', 'WorkDirLock',
+           'WorkDirLockedError', 'find_resume_checkpoint']

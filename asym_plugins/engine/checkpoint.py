@@ -170,7 +170,7 @@ def load_from_verified_local(filename, map_location=None):
     return _LOCAL_LOADER(path, map_location)
 
 
-if _LOCAL_LOADER is not None and getattr(_LOCAL_LOADER, '__name__', '') != 'load_from_verified_local':
+if getattr(_LOCAL_LOADER, '__name__', 'load_from_verified_local') != 'load_from_verified_local':
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_verified_local, force=True)
 
 

@@ -32,9 +32,10 @@ def check_cfg_option_keys(cfg: Config, options: Optional[dict]) -> None:
                     close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.8)
                     if close:
                         where = '.'.join(parts[:depth] + [close[0]])
-                        raise ConfigKeyError(f'--cfg-options: unknown config key {key!r}; did you mean '
-                                       f'{where!r}? (run with the config file open to see the '
-                                       'available keys)')
+                        raise ConfigKeyError(
+                            f'--cfg-options: unknown config key {key!r}; did you mean '
+                            f'{where!r}? (run with the config file open to see the '
+                            'available keys)')
                     break
                 node = node[part]
             else:
@@ -228,7 +229,7 @@ def scale_epochs(cfg: Config, epochs: int) -> Config:
     old = train_cfg.get('max_epochs')
     if old is None or train_cfg.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
         raise ConfigError('--epochs needs an epoch-based train loop (train_cfg.max_epochs); '
-                         f'this config has train_cfg={dict(train_cfg)}.')
+                          f'this config has train_cfg={dict(train_cfg)}.')
     if epochs < 1:
         raise ConfigError(f'--epochs must be >= 1, got {epochs}.')
     f = epochs / old

@@ -63,7 +63,6 @@ class PortableCheckpointHook(Hook):
             k: PortableHistoryBuffer.from_buffer(v) if isinstance(v, HistoryBuffer) else v
             for k, v in hub['log_scalars'].items()}
 
-
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):
             return   # load_from: weights only, MMEngine's (non-strict) rules

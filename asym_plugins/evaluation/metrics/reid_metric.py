@@ -118,13 +118,13 @@ def load_features_npz(path: str, swap: bool = False, with_paths: bool = False
     for side in ('q', 'g'):
         f = out[f'{side}f']
         if f.ndim != 2 or f.shape[0] == 0:
-            raise FeatureFileError(f'{path}: {side}f must be a non-empty (N, D) array, got shape '
-                             f'{f.shape}')
+            raise FeatureFileError(f'{path}: {side}f must be a non-empty (N, D) array, got '
+                                   f'shape {f.shape}')
         if f.dtype.kind not in 'fiu':
             raise FeatureFileError(f'{path}: {side}f has dtype {f.dtype}; expected numbers.')
         if not np.isfinite(f).all():
             raise FeatureFileError(f'{path}: {side}f has NaN or inf values '
-                             f'({int((~np.isfinite(f)).any(axis=1).sum())} rows)')
+                                   f'({int((~np.isfinite(f)).any(axis=1).sum())} rows)')
         for key in (f'{side}_pids', f'{side}_camids') + ((f'{side}_img_paths',)
                                                           if with_paths else ()):
             v = out[key].reshape(-1)
@@ -135,8 +135,8 @@ def load_features_npz(path: str, swap: bool = False, with_paths: bool = False
                 v = _integral(v, f'{path}: {key}', FeatureFileError)
             out[key] = v
     if out['qf'].shape[1] != out['gf'].shape[1]:
-        raise FeatureFileError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} vs '
-                         f'{out["gf"].shape[1]}')
+        raise FeatureFileError(f'{path}: qf and gf feature dims differ: {out["qf"].shape[1]} '
+                               f'vs {out["gf"].shape[1]}')
     if swap:
         out = {(('g' if k[0] == 'q' else 'q') + k[1:]): v for k, v in out.items()}
     return out
