@@ -605,3 +605,27 @@ def test_fuzzed_text_json_ids(value):
             return
         assert want is not None, (value, rows(ds))
         assert [r[1] for r in rows(ds)] == [7, want]
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(label=st.one_of(st.integers(-3, 5000).map(str),
+                       st.text(alphabet='0123456789-+. x', min_size=1, max_size=5)))
+def test_fuzzed_list_labels(label):
+    """The label of an MSMT17 list line: a non-negative integer, else an error naming
+    ``file:line`` (no negative identity slipping into the query set)."""
+    name = '0000_000_01_0303morning_0036_1.jpg'
+    lab = label.strip()   # spaces around the label only separate fields
+    want = int(lab) if lab.isascii() and lab.isdigit() else None
+    with tempfile.TemporaryDirectory() as root:
+        base = osp.join(root, 'MSMT17_V1')
+        touch(base, 'test/0000/' + name)
+        write(base, 'list_query.txt', f'0000/{name} {label}\n')
+        try:
+            ds = MSMT17(data_root=root, split='query', **FAST)
+        except DatasetFormatError as err:
+            assert 'list_query.txt:1' in str(err), str(err)
+            assert want is None, (label, str(err))
+            return
+        assert want is not None, (label, rows(ds))
+        assert rows(ds) == [(name, want, 0)]

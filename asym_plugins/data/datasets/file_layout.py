@@ -257,14 +257,14 @@ class FileLayoutDataset(ReIDDataset):
                 label = None
                 ok = len(parts) == 2 or (not with_label and len(parts) == 1)
                 if ok and len(parts) == 2:
-                    try:
-                        label = int(parts[1])
-                    except ValueError:
-                        ok = False
+                    # a non-negative integer: '-1', '+3' or '3.0' are refused, not guessed at
+                    ok = parts[1].isascii() and parts[1].isdigit()
+                    label = int(parts[1]) if ok else None
                 if not ok:
                     raise DatasetFormatError(
                         f'{self._name}: {path}:{lineno}: cannot parse {line.strip()!r}; expected '
-                        f'lines like {example!r} (relative image path, space, integer label).')
+                        f'lines like {example!r} (relative image path, space, non-negative '
+                        'integer label).')
                 out.append((parts[0], label))
         return out
 
