@@ -368,3 +368,30 @@ def test_stale_tmp_files_are_removed(config, tmp_path):
     (tmp_path / '.epoch_9.pth.zz.tmp').write_bytes(b'partial')
     _train(config, tmp_path, '--epochs', '1')      # train.py cleans at start
     assert not (tmp_path / '.epoch_9.pth.zz.tmp').exists()
+
+
+def test_lock_without_flock_falls_back_to_the_pid_check(tmp_path, monkeypatch):
+    """A file system without flock (ENOLCK): the lock file with its pid still refuses a second
+    run while the first lives, and is taken over once its pid is gone."""
+    import errno
+
+    import asym_plugins.engine.workdir as workdir
+
+    def no_flock(fd, op):
+        if op & workdir.fcntl.LOCK_UN:
+            return None
+        raise OSError(errno.ENOLCK, 'No locks available')
+
+    monkeypatch.setattr(workdir.fcntl, 'flock', no_flock)
+    first = WorkDirLock(str(tmp_path), command='run A').acquire()
+    with pytest.raises(WorkDirLockedError, match=rf'pid {os.getpid()} .*run A'):
+        WorkDirLock(str(tmp_path)).acquire()
+    first.release()
+    assert not (tmp_path / LOCK_NAME).exists()
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True).stdout.strip()
+    import socket
+    (tmp_path / LOCK_NAME).write_text(json.dumps(dict(pid=int(dead), host=socket.gethostname())))
+    lock = WorkDirLock(str(tmp_path)).acquire()
+    assert json.loads((tmp_path / LOCK_NAME).read_text())['pid'] == os.getpid()
+    lock.release()

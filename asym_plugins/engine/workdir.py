@@ -102,10 +102,15 @@ class WorkDirLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 other = self._read(fd)
                 os.close(fd)
                 self._refuse(other)
+            except OSError as err:  # a file system without flock (some network mounts)
+                os.close(fd)
+                print_log(f'work dir {self.work_dir}: no file locking here ({err}); using the '
+                          'lock file with a pid check instead.', logger='current', level=30)
+                return self._acquire_without_flock()
             # The holder we waited for may have removed the file: lock the file on disk.
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
@@ -127,15 +132,19 @@ class WorkDirLock:
             return self
         raise WorkDirLockedError(f'could not lock {self.path} (it keeps being replaced).')
 
-    def _acquire_without_flock(self) -> 'WorkDirLock':  # pragma: no cover - no fcntl
+    def _acquire_without_flock(self) -> 'WorkDirLock':
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 with open(self.path, 'rb') as f:
-                    other = json.loads(f.read().decode('utf-8') or '{}')
+                    raw = f.read().decode('utf-8', errors='replace')
+                try:
+                    other = json.loads(raw) if raw.strip() else {}
+                except ValueError:
+                    other = {}
                 same_host = other.get('host') == socket.gethostname()
-                if same_host and not _pid_alive(int(other.get('pid', -1))):
+                if 'pid' not in other or (same_host and not _pid_alive(int(other['pid']))):
                     print_log(f'work dir {self.work_dir}: taking over the stale lock of '
                               f'{_describe(other)} (process gone).', logger='current', level=30)
                     os.remove(self.path)
@@ -155,7 +164,10 @@ class WorkDirLock:
         except FileNotFoundError:
             pass
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError:   # the pid-check fallback never locked
+                pass
         os.close(fd)
 
     def __enter__(self) -> 'WorkDirLock':
