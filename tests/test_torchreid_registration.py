@@ -376,3 +376,17 @@ def test_num_instances_is_k_per_identity_and_modality_in_both_samplers():
         legacy = config.engine_kwargs(config.load_yacs_config(
             path, ['asym.agw.num_instances', '8', 'sampler.num_instances', '2']))
     assert legacy['num_instances'] == 4
+
+
+def test_engines_undo_the_transforms_own_normalize():
+    """SAP's batch teachers and AGW's grey images see the pixels torchvision's Normalize (found
+    by type, not by class name) was applied to."""
+    from PIL import Image
+    from torchvision.transforms import Compose, Normalize, ToTensor
+
+    from asym_plugins.integrations.torchreid.engines import _denormalize_to_uint8
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 4, 3), dtype=np.uint8)
+    transform = Compose([ToTensor(), Normalize([0.1, 0.2, 0.3], [0.5, 0.6, 0.7])])
+    batch = torch.stack([transform(Image.fromarray(p)) for p in pixels])
+    back = _denormalize_to_uint8(batch, transform)
+    assert torch.equal(back, torch.from_numpy(pixels).permute(0, 3, 1, 2))

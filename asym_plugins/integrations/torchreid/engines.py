@@ -43,6 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler
+from torchvision.transforms import Normalize
 
 from asym_plugins.evaluation import compute_distance as core_compute_distance
 from asym_plugins.evaluation import evaluate_rank, evaluate_text_to_image
@@ -322,10 +323,11 @@ class MoSEngine(ReIDEngine):
 
 
 def _normalization(imgs: torch.Tensor, transform) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``(mean, std)`` (1, 3, 1, 1) of the transform's ``Normalize`` (torchreid's defaults)."""
+    """``(mean, std)`` (1, 3, 1, 1) of the transform's torchvision ``Normalize`` (default:
+    torchreid's)."""
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     for t in getattr(transform, 'transforms', []):
-        if type(t).__name__ == 'Normalize':
+        if isinstance(t, Normalize):
             mean, std = t.mean, t.std
     m = torch.as_tensor(mean, dtype=imgs.dtype, device=imgs.device).view(1, -1, 1, 1)
     s = torch.as_tensor(std, dtype=imgs.dtype, device=imgs.device).view(1, -1, 1, 1)
