@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import asym_plugins.data.datasets.file_layout as file_layout
-from asym_plugins.data.datasets import (MSMT17, CUHKPEDES, Market1501, PartialILIDS, RegDB,
-                                        RSTPReid)
+from asym_plugins.data.datasets import (CUHKPEDES, ICFGPEDES, MSMT17, Market1501, PartialILIDS,
+                                        RegDB, RSTPReid)
 from asym_plugins.data.datasets.base import DatasetFormatError
 
 FAST = dict(serialize_data=False)
@@ -160,6 +160,7 @@ def test_partial_ilids_list_cannot_leave_the_dataset_folder(tmp_path):
 
 
 @pytest.mark.parametrize('cls, ann, key', [(CUHKPEDES, 'reid_raw.json', 'file_path'),
+                                           (ICFGPEDES, 'ICFG-PEDES.json', 'file_path'),
                                            (RSTPReid, 'data_captions.json', 'img_path')])
 def test_caption_json_cannot_leave_the_dataset_folder(tmp_path, cls, ann, key):
     base = tmp_path / cls.ROOT_NAMES[0]
