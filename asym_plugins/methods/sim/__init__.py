@@ -8,7 +8,8 @@ from .api import SIM_PRESETS, resolve_sim_params, sim_graph_distance, sim_re_ran
     similarity_inference
 from .k_reciprocal import k_reciprocal_rerank, re_ranking
 from .rerankers import KReciprocalReranker, SIMReranker
+from .streaming import StreamResult, similarity_inference_features
 
 __all__ = ['SIM_PRESETS', 'similarity_inference', 'sim_graph_distance', 'resolve_sim_params',
            'sim_re_ranking', 'k_reciprocal_rerank', 're_ranking', 'SIMReranker',
-           'KReciprocalReranker']
+           'KReciprocalReranker', 'similarity_inference_features', 'StreamResult']

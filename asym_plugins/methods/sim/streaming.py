@@ -1,0 +1,633 @@
+"""Streaming SIM from features: large galleries in bounded memory, sharded over ranks.
+
+:func:`similarity_inference_features` computes what :func:`~.api.similarity_inference` computes
+from ``compute_distance`` matrices of the same features, without ever holding an ``(Nq, Ng)`` or
+``(Ng, Ng)`` matrix (docs/sim.md, "Large galleries"):
+
+1. **Gallery structure, once, in row tiles** of ``D_gg`` computed from the features:
+   official mode: the graph neighbours ``T``/``B`` of every gallery item and their dependency
+   levels (Method 1), each row's maximum squared distance (the normalisation, Method 2), the
+   ``k_g + 1`` forward lists and from them the expanded k-reciprocal sets with their
+   ``exp(-Dgg_n)`` weights (Method 3); equations mode: the ``k_g + 1`` rank lists, the
+   reciprocal sets and each item's nearest other gallery item (the certificate bound).
+2. **Queries in chunks**: the chunk's query-gallery distances, the graph step (exact: queries
+   never interact, the sequential update runs over gallery columns for every query of the chunk),
+   the normalisation, the weighted mutual-NN term, the fusion, then the chunk is **evaluated**
+   (CMC/mAP/mINP with the market exclusion rule; the per-query statistics are accumulated and
+   summarised exactly as ``evaluate_rank`` does over all queries) and its top-k ranking kept.
+
+Peak memory is ``O(chunk x Ng + Ng x k)``; the chunk size follows from ``memory_budget``. Under
+``torch.distributed`` each rank takes a contiguous slice of the queries, builds the gallery
+structure itself, and the per-query statistics and top-k lists are gathered, so every rank
+returns the metrics one process would compute.
+
+Distances are those of :func:`asym_plugins.evaluation.compute_distance` (Euclidean of
+L2-normalised features by default, as the released code), computed per row block with at least
+:data:`MIN_GEMM_ROWS` rows so the matrix product rounds as it does for the whole matrix.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from ...evaluation.distance import compute_distance, l2_normalize
+from ...progress import progress as _progress
+from ._kernels import (MAX_DISTANCE, SparseRows, _ColumnIndex, check_distances,
+                       expand_reciprocal_sets, numpy_tie_order_, padded_to_sparse,
+                       reciprocal_sets, sparse_min_sum, topk_smallest)
+from .api import _HALF_LIMIT, _check_K, _to_half_values, resolve_sim_params
+from .api_utils import single_thread
+from .graph_inference import (_sequential_slice, dependency_levels, official_graph_distance,
+                              round_half_)
+from .mutual_nn import (_first_sets, half_k, query_knn_sets, released_normalise,
+                        released_query_weights)
+
+__all__ = ['similarity_inference_features', 'StreamResult', 'parse_memory', 'MIN_GEMM_ROWS']
+
+#: Rows of every feature matrix product: BLAS kernels for 1-11 rows round differently from the
+#: blocked kernel used for the whole matrix (measured with MKL/OpenBLAS, 1 and 2 threads).
+MIN_GEMM_ROWS = 32
+#: ``compute_distance``'s own query chunk: the dense path's row blocks.
+_DENSE_BLOCK = 4096
+#: Cached nearest distances per gallery row (the expanded sets' weights are read from them).
+_CACHE_FACTOR = 3
+
+
+@dataclass
+class StreamResult:
+    """What :func:`similarity_inference_features` returns.
+
+    ``metrics``: :class:`~asym_plugins.evaluation.rank.RankResult` over all queries (None without
+    ids); ``topk_index`` / ``topk_distance``: ``(Nq, k)`` gallery indices and re-ranked distances,
+    nearest first (stable order; None when ``topk=0``); ``distances``: the full ``(Nq, Ng)``
+    re-ranked matrix only with ``return_distances=True`` (small problems, tests);
+    ``chunk_queries`` / ``num_chunks`` / ``tile_rows``: the plan the budget gave;
+    ``seconds``: wall time per stage (``gallery``, ``queries``).
+    """
+    metrics: object = None
+    topk_index: Optional[np.ndarray] = None
+    topk_distance: Optional[np.ndarray] = None
+    distances: Optional[np.ndarray] = None
+    chunk_queries: int = 0
+    num_chunks: int = 0
+    tile_rows: int = 0
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+
+_UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'kb': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
+          'mb': 1 << 20, 'mib': 1 << 20, 'g': 1 << 30, 'gb': 1 << 30, 'gib': 1 << 30,
+          't': 1 << 40, 'tb': 1 << 40, 'tib': 1 << 40}
+
+
+def parse_memory(x: Union[int, float, str]) -> int:
+    """Bytes from ``4GB`` / ``512MiB`` / ``1e9`` (binary units: 1 GB = 2**30 bytes)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        if x <= 0:
+            raise ValueError(f'memory_budget must be > 0 bytes, got {x}')
+        return int(x)
+    m = re.fullmatch(r'\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*', str(x))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"memory_budget must be a size such as '4GB', '512MB' or a number of "
+                         f'bytes, got {x!r}')
+    n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if n <= 0:
+        raise ValueError(f'memory_budget must be > 0 bytes, got {x!r}')
+    return n
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ('B', 'KB', 'MB', 'GB', 'TB'):
+        if abs(n) < 1024 or unit == 'TB':
+            return f'{n:.1f} {unit}' if unit != 'B' else f'{int(n)} B'
+        n /= 1024.0
+
+
+# ------------------------------------------------------------------------------ distances
+class _Distance:
+    """Row blocks of ``compute_distance(X, Y)`` rounded as in the dense matrix (see module)."""
+
+    def __init__(self, metric: str, normalize: bool):
+        self.metric, self.normalize = metric, normalize
+
+    def prepare(self, f: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(f) if self.normalize else f
+
+    def rows(self, X: torch.Tensor, r0: int, r1: int, Y: torch.Tensor) -> torch.Tensor:
+        """``D[r0:r1]`` of ``D = compute_distance(X, Y)`` (the dense path's row blocks)."""
+        n = X.shape[0]
+        parts = []
+        s = r0
+        while s < r1:
+            b0 = (s // _DENSE_BLOCK) * _DENSE_BLOCK
+            b1 = min(n, b0 + _DENSE_BLOCK)
+            e = min(r1, b1)
+            w0 = max(b0, min(s, b1 - MIN_GEMM_ROWS))
+            w1 = min(b1, max(e, w0 + MIN_GEMM_ROWS))
+            d = compute_distance(X[w0:w1], Y, self.metric, chunk_size=w1 - w0)
+            parts.append(d[s - w0:e - w0])
+            s = e
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def pick(self, X: torch.Tensor, idx: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        """Rows ``idx`` of ``compute_distance(X, Y)`` (a product of at least MIN_GEMM_ROWS rows)."""
+        m = idx.numel()
+        if m >= MIN_GEMM_ROWS or X.shape[0] <= m:
+            return compute_distance(X[idx], Y, self.metric, chunk_size=max(1, m))
+        pad = torch.arange(min(X.shape[0], MIN_GEMM_ROWS), device=idx.device)
+        d = compute_distance(X[torch.cat([idx, pad])], Y, self.metric,
+                             chunk_size=m + pad.numel())
+        return d[:m]
+
+
+# ------------------------------------------------------------------------------ gallery side
+@dataclass
+class _Gallery:
+    ng: int
+    # official
+    src: Optional[torch.Tensor] = None       # (Ng, n) row of the sequential buffer read
+    T: Optional[torch.Tensor] = None
+    B: Optional[torch.Tensor] = None
+    order: Optional[torch.Tensor] = None
+    counts: Optional[List[int]] = None
+    vg: Optional[SparseRows] = None
+    # equations
+    bmin: Optional[torch.Tensor] = None
+    rg: Optional[SparseRows] = None
+    size_g: Optional[torch.Tensor] = None
+    cidx: Optional[_ColumnIndex] = None
+
+
+def _graph_neighbours_tile(D: torch.Tensor, lam: float, n: int, ties: str, half: bool
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``released_graph_neighbours`` for the row tile ``D`` of ``D_gg`` (row-local)."""
+    ng = D.shape[1]
+    lam_t = float(torch.tensor(lam, dtype=torch.float16)) if half else lam
+    a = D * lam_t
+    if half:
+        round_half_(a)
+    key = a if lam > 0 else D
+    vals, idx = topk_smallest(key, n + 1 if n < ng else n)
+    if ties == 'numpy' and n < ng:
+        numpy_tie_order_(key, idx, vals, (n,), np.float16 if half else None)
+    T = idx[:, :n].contiguous()
+    return T, a.gather(1, T)
+
+
+def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, bar) -> _Gallery:
+    ng = gf.shape[0]
+    dev = gf.device
+    official = p['mode'] == 'official'
+    half = p.get('input_dtype') == 'float16'
+    limit = _HALF_LIMIT if half else MAX_DISTANCE
+    what = "SIM (input_dtype='float16')" if half else 'SIM'
+    G = _Gallery(ng)
+    k_g = min(p['k_g'], ng)
+    width = min(p['k_g'] + 1, ng)
+    ranks = torch.empty((ng, width), dtype=torch.long, device=dev)
+    need_graph = official and p['components'] != 'mutual'
+    need_mutual = p['components'] != 'graph'
+    if need_graph:
+        n = min(p['n_graph'], ng)
+        G.T = torch.empty((ng, n), dtype=torch.long, device=dev)
+        G.B = torch.empty((ng, n), dtype=gf.dtype, device=dev)
+    if official and need_mutual:
+        m_cache = min(ng, _CACHE_FACTOR * (p['k_g'] + 1))
+        c_idx = torch.empty((ng, m_cache), dtype=torch.long, device=dev)
+        c_val = torch.empty((ng, m_cache), dtype=gf.dtype, device=dev)
+        rowmax = torch.empty((ng, 1), dtype=torch.float32, device=dev)
+        sizes = (p['k_g'] + 1, half_k(p['k_g']) + 1)
+    if not official:
+        G.bmin = torch.empty((ng,), dtype=gf.dtype, device=dev)
+    for r0 in range(0, ng, tile):
+        r1 = min(ng, r0 + tile)
+        D = dist.rows(gf, r0, r1, gf)
+        check_distances(D, 'the gallery-gallery distances', budget_elems, limit, what)
+        if official:
+            if half:
+                D = _to_half_values(D)
+            if need_graph:
+                G.T[r0:r1], G.B[r0:r1] = _graph_neighbours_tile(D, p['lam'], G.T.shape[1],
+                                                                p['ties'], half)
+            if need_mutual:
+                x = released_normalise(D, budget_elems, half)
+                ranks[r0:r1] = _first_sets(x, sizes, p['ties'])
+                del x
+                sq = D * D
+                if half:
+                    sq = sq.to(torch.float16)
+                rowmax[r0:r1] = torch.amax(sq, dim=1, keepdim=True).float()
+                del sq
+                c_val[r0:r1], c_idx[r0:r1] = topk_smallest(D, m_cache)
+        else:
+            ar = torch.arange(r1 - r0, device=dev)
+            if ng > 1:  # min over t != j (symmetric D_gg: the column minimum of the dense path)
+                D[ar, ar + r0] = float('inf')
+                G.bmin[r0:r1] = D.amin(dim=1) * p['lam']
+            else:
+                G.bmin.fill_(float('inf'))
+            D[ar, ar + r0] = float('-inf')  # N(g, k_g) starts with g itself
+            ranks[r0:r1] = topk_smallest(D, width)[1]
+        del D
+        bar.update(r1 - r0)
+    if need_graph:
+        j_idx = torch.arange(ng, device=dev).unsqueeze(1)
+        G.src = torch.where(G.T < j_idx, G.T, G.T + ng)
+        if p['graph_update'] == 'sequential':
+            levels = dependency_levels(G.T)
+            G.order = torch.argsort(levels, stable=True).to(dev)
+            G.counts = torch.bincount(levels).tolist()
+    if not need_mutual:
+        return G
+    if official:
+        rec = reciprocal_sets(ranks, min(p['k_g'], width - 1), budget_elems)
+        kh = half_k(p['k_g'])
+        rec_half = reciprocal_sets(ranks, min(kh, width - 1), budget_elems)
+        sets = expand_reciprocal_sets(rec, rec_half, budget_elems)
+        del rec, rec_half, ranks
+        vals = _set_values(gf, dist, sets, c_idx, c_val, half)
+        del c_idx, c_val
+        sq = vals * vals
+        if half:
+            sq = sq.to(torch.float16)
+        d = sq.float() / rowmax
+        w = torch.where(sets >= 0, torch.exp(-d), torch.zeros_like(d))
+        G.vg = padded_to_sparse(sets, w, ng).normalise_rows_()
+        G.cidx = _ColumnIndex(G.vg)
+    else:
+        rec = reciprocal_sets(ranks, min(k_g, width - 1), budget_elems)
+        if p['expand']:
+            rec_half = reciprocal_sets(ranks, min(half_k(k_g), width - 1), budget_elems)
+            rec = expand_reciprocal_sets(rec, rec_half, budget_elems)
+        G.rg = padded_to_sparse(rec, None, ng, dtype=gf.dtype)
+        G.cidx = _ColumnIndex(G.rg)
+        G.size_g = (G.rg.ptr[1:] - G.rg.ptr[:-1]).to(gf.dtype)
+    return G
+
+
+def _set_values(gf, dist: _Distance, sets, c_idx, c_val, half) -> torch.Tensor:
+    """``D_gg[j, sets[j]]`` from the cached nearest distances; the few members beyond the cache
+    are recomputed from the features (rows of at least MIN_GEMM_ROWS)."""
+    ng, width = sets.shape
+    vals = torch.zeros(sets.shape, dtype=c_val.dtype, device=sets.device)
+    missing = torch.zeros(sets.shape, dtype=torch.bool, device=sets.device)
+    step = max(1, (1 << 22) // max(1, width * c_idx.shape[1]))
+    for r0 in range(0, ng, step):
+        r1 = min(ng, r0 + step)
+        s = sets[r0:r1]
+        eq = c_idx[r0:r1].unsqueeze(1) == s.unsqueeze(2)  # (r, width, M)
+        found = eq.any(2)
+        pos = eq.to(torch.uint8).argmax(2)
+        vals[r0:r1] = torch.where(found, c_val[r0:r1].gather(1, pos), vals[r0:r1])
+        missing[r0:r1] = (~found) & (s >= 0)
+    rows = missing.any(1).nonzero().squeeze(1)
+    for i0 in range(0, rows.numel(), 256):
+        rr = rows[i0:i0 + 256]
+        cols = torch.unique(sets[rr][missing[rr]])
+        D = dist.pick(gf, rr, gf[cols])  # (r, |cols|)
+        if half:
+            D = _to_half_values(D)
+        loc = torch.searchsorted(cols, sets[rr].clamp(min=0))
+        loc = loc.clamp(max=cols.numel() - 1)
+        v = D.gather(1, loc)
+        vals[rr] = torch.where(missing[rr], v, vals[rr])
+    return vals
+
+
+# ------------------------------------------------------------------------------ query side
+def _official_chunk(qg: torch.Tensor, G: _Gallery, p: Dict, budget: int) -> torch.Tensor:
+    half = p['input_dtype'] == 'float16'
+    out_dtype = qg.dtype
+    if half:
+        qg = _to_half_values(qg)
+    if p['components'] == 'mutual':
+        d = qg
+    elif p['graph_update'] == 'sequential':
+        d = _sequential(qg, G, p['K'], budget, half)
+    else:
+        d = official_graph_distance(qg, None, p['lam'], p['K'], G.T.shape[1], budget,
+                                    neighbours=G.T, edge_weights=G.B, half=half)
+    dn = released_normalise(d, budget, half)
+    del d
+    if p['components'] == 'graph':
+        return dn.to(out_dtype)
+    vq = released_query_weights(dn, p['k_q'] + 1, budget, p['ties'])
+    a = p['alpha']
+    out = torch.empty(dn.shape, dtype=out_dtype, device=dn.device)
+    for r0, r1, S in sparse_min_sum(vq, G.vg, budget // 4, b_index=G.cidx):
+        dm = 1 - S / (2 - S)
+        dm.mul_(1.0 - a)
+        o = out[r0:r1]
+        torch.mul(dn[r0:r1].to(out_dtype), a, out=o)
+        o.add_(dm)
+    return out
+
+
+def _sequential(qg: torch.Tensor, G: _Gallery, K: int, budget: int, half: bool) -> torch.Tensor:
+    """``sequential_graph_distance`` with the gallery's levels computed once."""
+    nq, ng = qg.shape
+    buf = torch.empty((2 * ng, nq), dtype=qg.dtype, device=qg.device)
+    buf[ng:].copy_(qg.t())
+    workers = torch.get_num_threads() if qg.device.type == 'cpu' else 1
+    workers = max(1, min(workers, nq))
+    bounds = [round(nq * w / workers) for w in range(workers + 1)]
+    jobs = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w + 1] > bounds[w]]
+    args = (buf, G.src, G.B, G.order, G.counts, K, budget, half)
+    with single_thread():
+        if len(jobs) == 1:
+            _sequential_slice(*args, *jobs[0])
+        else:
+            import threading
+            errors = []
+
+            def run(q0, q1):
+                try:
+                    _sequential_slice(*args, q0, q1)
+                except BaseException as e:  # pragma: no cover - re-raised below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=run, args=job) for job in jobs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+    out = buf[:ng].t().contiguous()
+    return out
+
+
+def _equations_graph(qg: torch.Tensor, qidx_rows: Callable[[torch.Tensor], torch.Tensor],
+                     G: _Gallery, p: Dict, block: int) -> torch.Tensor:
+    """``d_S`` of eqs. (4)-(5) for a query chunk, exact: candidates ``t`` in increasing
+    ``D_qg[i, t]``; a pair is final once ``D_qg[i, t_next] + lam * min_{t != j} D_gg[t, j]`` is
+    not below its K-th smallest value (the dense path's certificate); otherwise the query is
+    redone with 4x more candidates, up to the whole gallery. ``qidx_rows(t)`` gives rows
+    ``D_gg[t]`` from the features."""
+    c, ng = qg.shape
+    K, lam = p['K'], p['lam']
+    cap = ng if p['prune_T'] is None else min(p['prune_T'], ng)
+    out = torch.empty_like(qg)
+    rows = torch.arange(c, device=qg.device)
+    m = min(cap, K + 16)
+    pend = None
+    while True:
+        sub = qg[rows]
+        sv, si = topk_smallest(sub, min(m + 1, ng))
+        best = sub.unsqueeze(0).clone()  # the direct edge t = j
+        for s0 in range(0, m, block):
+            s1 = min(m, s0 + block)
+            cand = si[:, s0:s1]
+            uniq, inv = torch.unique(cand, return_inverse=True)
+            R = qidx_rows(uniq) * lam  # rows D_gg[t] (|U|, Ng)
+            v = R[inv.t()]  # (s1 - s0, r, Ng)
+            del R
+            v.add_(sv[:, s0:s1].t().unsqueeze(-1))
+            v.scatter_(2, cand.t().unsqueeze(-1), float('inf'))  # t == j: the direct edge
+            best = torch.cat([best, v]).topk(min(K, best.shape[0] + v.shape[0]), dim=0,
+                                             largest=False, sorted=True).values
+            del v
+        acc = best[0].clone()
+        for s in range(1, K):
+            acc.add_(best[s])
+        vals = acc / K
+        if pend is None:
+            out[rows] = vals
+        else:
+            out[rows] = torch.where(pend, vals, out[rows])
+        if m >= cap:
+            break
+        fail = (sv[:, m:m + 1] + G.bmin.unsqueeze(0)) < best[K - 1]
+        keep = fail.any(1)
+        if not bool(keep.any()):
+            break
+        rows, pend = rows[keep], fail[keep]
+        m = min(cap, m * 4)
+    return out
+
+
+def _equations_chunk(qg, qidx_rows, G: _Gallery, p: Dict, budget: int, block: int):
+    if p['components'] == 'mutual':
+        d = qg.clone()
+    else:
+        d = _equations_graph(qg, qidx_rows, G, p, block)
+    if p['components'] == 'graph':
+        return d
+    nc = query_knn_sets(d, p['k_q'], budget)
+    a = p['alpha']
+    size_q = (nc.ptr[1:] - nc.ptr[:-1]).to(nc.val.dtype)
+    for r0, r1, inter in sparse_min_sum(nc, G.rg, budget // 4, b_index=G.cidx):
+        union = size_q[r0:r1].unsqueeze(1) + G.size_g.unsqueeze(0) - inter
+        dm = 1 - inter / union
+        d[r0:r1].mul_(a).add_(dm, alpha=1.0 - a)
+    return d
+
+
+# ------------------------------------------------------------------------------ evaluation
+def _eval_chunk(d, q, g, qc, gc):
+    from ...evaluation.rank import _auto_chunk, _chunked_stats, _cpu_threads
+    with _cpu_threads(d.device):
+        return _chunked_stats(d, q, g, qc, gc, q, g, None, None, False, 'candidates',
+                              _auto_chunk(None, d.shape[1]))
+
+
+def _ids(x, name, n, dev):
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    t = t.reshape(-1).long().to(dev)
+    if t.numel() != n:
+        raise ValueError(f'{name} has {t.numel()} entries, expected {n} (one per feature row)')
+    return t
+
+
+def _features(x, name: str, device) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f'{name} must be a numpy array or a torch tensor, got '
+                         f'{type(x).__name__}')
+    if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f'{name} must be a non-empty 2-D (num_samples, dim) feature matrix, '
+                         f'got shape {tuple(x.shape)}')
+    if x.dtype != torch.float64:
+        x = x.float()
+    return x.to(device) if device is not None else x
+
+
+def _plan(nq: int, ng: int, itemsize: int, p: Dict, budget: int, chunk: Optional[int],
+          block: int, dim: int) -> Tuple[int, int]:
+    """(queries per chunk, gallery rows per tile) within ``budget`` bytes."""
+    k_g = p['k_g']
+    per_item = (p['n_graph'] * (16 + itemsize) + 2 * _CACHE_FACTOR * (k_g + 1) * (8 + itemsize)
+                + 4 * (k_g + 1) * (k_g + 2) * 8 + 64)
+    fixed = ng * per_item + 4 * (1 << 22) * 8
+    free = budget - fixed
+    # gallery tile: D, the normalised copy, squares, top-k temporaries
+    per_row_tile = ng * (4 * itemsize + 8)
+    # query chunk: D_qg, the sequential buffer (2x) and its output, dS_n, the fused output,
+    # the evaluation's masks; equations: the K best + one block of candidate planes + rows
+    if p['mode'] == 'official':
+        per_query = ng * (7 * itemsize + 8)
+    else:
+        per_query = ng * ((2 * p['K'] + 3 * block + 6) * itemsize + 8)
+    need = fixed + max(per_row_tile, per_query)
+    if free < max(per_row_tile, per_query):
+        raise ValueError(
+            f'memory_budget {_fmt_bytes(budget)} is too small: one query row of this gallery '
+            f'({ng} items) with its gallery structure needs about {_fmt_bytes(need)}; raise '
+            f'memory_budget (e.g. --memory-budget {max(1, math.ceil(need * 2 / (1 << 30)))}GB)')
+    tile = max(1, min(ng, free // per_row_tile))
+    if tile < ng:
+        tile = max(min(ng, MIN_GEMM_ROWS), tile)
+    cq = max(1, min(nq, free // per_query)) if chunk is None else max(1, min(nq, int(chunk)))
+    return cq, tile
+
+
+# ------------------------------------------------------------------------------ public API
+def similarity_inference_features(
+        query_feats, gallery_feats, mode: str = 'official', *,
+        q_pids=None, g_pids=None, q_camids=None, g_camids=None, max_rank: int = 50,
+        topk: int = 0, memory_budget: Union[int, str] = '4GB',
+        chunk_queries: Optional[int] = None, metric: str = 'euclidean', normalize: bool = True,
+        device=None, shard: Optional[bool] = None, return_distances: bool = False,
+        progress: Optional[bool] = False, preset: Optional[str] = None,
+        on_chunk: Optional[Callable[[int, int, torch.Tensor], None]] = None,
+        **sim_kwargs) -> StreamResult:
+    """SIM from features in bounded memory (module docstring; docs/sim.md "Large galleries").
+
+    Args:
+        query_feats, gallery_feats: ``(Nq, C)`` / ``(Ng, C)`` features (numpy or torch;
+            float64 stays float64, anything else is float32).
+        mode: ``'official'`` (released code, exact) or ``'equations'`` (eqs. (4)-(8), exact).
+        q_pids, g_pids, q_camids, g_camids: ids; when given, every chunk is evaluated with the
+            market rule and ``result.metrics`` equals ``evaluate_rank`` of the whole re-ranked
+            matrix (``max_rank``: CMC length).
+        topk: keep each query's ``topk`` nearest gallery items (indices and distances).
+        memory_budget: bytes (or ``'4GB'``) for everything but the two feature arrays; sets the
+            query chunk and the gallery tile. Too small for one query row: ``ValueError``.
+        chunk_queries: override the chunk size (queries per chunk).
+        metric, normalize: the distance of ``compute_distance`` (default: Euclidean of
+            L2-normalised features, as the released code).
+        shard: split the queries over the ranks of ``torch.distributed`` (default: when it is
+            initialised with more than one rank); metrics and top-k are gathered on every rank.
+        return_distances: also return the full re-ranked matrix (small problems only).
+        on_chunk: ``on_chunk(q0, q1, d)`` with the chunk's re-ranked distances (global query
+            indices).
+        progress: bars with ETA for the gallery tiles and the query chunks (None: on a terminal).
+        preset, **sim_kwargs: as :func:`~asym_plugins.methods.sim.similarity_inference`
+            (``lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand, graph_update,
+            input_dtype, ties, chunk_size``).
+    """
+    if 'similarity' in sim_kwargs:
+        raise ValueError('similarity= does not apply to features (distances are computed here)')
+    p = resolve_sim_params(mode, preset, **sim_kwargs)
+    budget_bytes = parse_memory(memory_budget)
+    qf = _features(query_feats, 'query_feats', device)
+    gf = _features(gallery_feats, 'gallery_feats', device)
+    if qf.shape[1] != gf.shape[1]:
+        raise ValueError(f'query_feats and gallery_feats have different feature dims: '
+                         f'{qf.shape[1]} vs {gf.shape[1]}')
+    if qf.dtype != gf.dtype:
+        qf, gf = qf.double(), gf.double()
+    gf = gf.to(qf.device)
+    for name, f in (('query_feats', qf), ('gallery_feats', gf)):
+        bad = ~torch.isfinite(f).all(dim=1)
+        if bool(bad.any()):
+            raise ValueError(f'{name} has {int(bad.sum())} row(s) with NaN/inf values (first: '
+                             f'{bad.nonzero().flatten()[:5].tolist()})')
+    nq, ng = qf.shape[0], gf.shape[0]
+    _check_K(p, ng)
+    if topk < 0:
+        raise ValueError(f'topk must be >= 0, got {topk}')
+    topk = min(int(topk), ng)
+    ids = (q_pids, g_pids, q_camids, g_camids)
+    if any(x is not None for x in ids) and any(x is None for x in ids):
+        raise ValueError('give all of q_pids, g_pids, q_camids, g_camids to evaluate, or none')
+    evaluate = q_pids is not None
+    dev = qf.device
+    if evaluate:
+        qp, gp = _ids(q_pids, 'q_pids', nq, dev), _ids(g_pids, 'g_pids', ng, dev)
+        qc, gc = _ids(q_camids, 'q_camids', nq, dev), _ids(g_camids, 'g_camids', ng, dev)
+    dist = _Distance(metric, normalize)
+    qf, gf = dist.prepare(qf), dist.prepare(gf)
+    itemsize = qf.element_size()
+    block = 4
+    cq, tile = _plan(nq, ng, itemsize, p, budget_bytes, chunk_queries, block, qf.shape[1])
+    budget = p['chunk_size']
+    # sharding over ranks
+    world, rank = 1, 0
+    if shard is None or shard:
+        import torch.distributed as tdist
+        if tdist.is_available() and tdist.is_initialized():
+            world, rank = tdist.get_world_size(), tdist.get_rank()
+        elif shard:
+            raise ValueError('shard=True needs an initialised torch.distributed process group')
+    lo, hi = nq * rank // world, nq * (rank + 1) // world
+    res = StreamResult(chunk_queries=cq, tile_rows=tile)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        with _progress(total=ng, desc=f'SIM gallery ({mode})', unit='img',
+                       enabled=progress) as bar:
+            G = _build_gallery(gf, dist, p, tile, budget, bar)
+        res.seconds['gallery'] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        parts, tk_i, tk_d, full = [], [], [], []
+        half = p.get('input_dtype') == 'float16'
+        limit = _HALF_LIMIT if half else MAX_DISTANCE
+        what = "SIM (input_dtype='float16')" if half else 'SIM'
+        res.num_chunks = math.ceil((hi - lo) / cq) if hi > lo else 0
+        with _progress(total=hi - lo, desc=f'SIM queries ({mode})', unit='query',
+                       enabled=progress) as bar:
+            for q0 in range(lo, hi, cq):
+                q1 = min(hi, q0 + cq)
+                qg = dist.rows(qf, q0, q1, gf)
+                check_distances(qg, 'the query-gallery distances', budget, limit, what)
+                if p['mode'] == 'official':
+                    d = _official_chunk(qg, G, p, budget)
+                else:
+                    d = _equations_chunk(qg, lambda t: dist.pick(gf, t, gf), G, p, budget,
+                                         block)
+                del qg
+                if on_chunk is not None:
+                    on_chunk(q0, q1, d)
+                if evaluate:
+                    parts.append(_eval_chunk(d, qp[q0:q1], gp, qc[q0:q1], gc))
+                if topk:
+                    v, i = topk_smallest(d, topk)
+                    tk_i.append(i.cpu())
+                    tk_d.append(v.cpu())
+                if return_distances:
+                    full.append(d.cpu())
+                del d
+                bar.update(q1 - q0)
+        res.seconds['queries'] = time.perf_counter() - t1
+    local = dict(
+        stats=[torch.cat(ts).cpu() for ts in zip(*parts)] if parts else None,
+        ti=torch.cat(tk_i) if tk_i else None, td=torch.cat(tk_d) if tk_d else None,
+        full=torch.cat(full) if full else None)
+    if world > 1:
+        import torch.distributed as tdist
+        gathered = [None] * world
+        tdist.all_gather_object(gathered, local)
+    else:
+        gathered = [local]
+
+    def cat(key, j=None):
+        xs = [g[key] if j is None else g[key][j] for g in gathered
+              if g[key] is not None]
+        return torch.cat(xs) if xs else None
+
+    if evaluate:
+        from ...evaluation.rank import QueryStats, _clamp_max_rank, summarize_stats
+        stats = QueryStats(*(cat('stats', j) for j in range(4)))
+        res.metrics = summarize_stats(stats, _clamp_max_rank(max_rank, ng), ng,
+                                      what='similarity_inference_features')
+    if topk:
+        res.topk_index, res.topk_distance = cat('ti').numpy(), cat('td').numpy()
+    if return_distances:
+        res.distances = cat('full').numpy()
+    return res
