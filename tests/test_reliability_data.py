@@ -57,6 +57,7 @@ def test_dangling_and_looping_symlinks_are_logged_and_counted(tmp_path, logged):
     os.symlink(gallery / '0001_c2s1_000151_01.jpg', gallery / '0001_c4s1_000151_09.jpg')  # fine
     file_layout.SKIPPED.clear()
     ds = Market1501(**FAST, data_root=str(tmp_path), split='gallery', verify_images=False)
+    Market1501(**FAST, data_root=str(tmp_path), split='gallery', verify_images=False)  # twice
     assert sorted(osp.basename(d['img_path']) for d in ds.data_list) == [
         '0001_c2s1_000151_01.jpg', '0001_c4s1_000151_09.jpg', '0002_c3s1_000101_02.jpg']
     assert ds.metainfo['num_skipped'] == 3

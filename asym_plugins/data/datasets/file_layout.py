@@ -39,15 +39,16 @@ from .base import DatasetFormatError, ReIDDataset
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 PART_MASK_DIR = 'part_masks'
 
-#: (dataset, split, reason) -> number of files skipped in this process (the run summary).
-SKIPPED: Dict[Tuple[str, str, str], int] = collections.Counter()
+#: (dataset, split, reason) -> the files skipped in this process (a set, so that a dataset
+#: built twice, e.g. once to count identities, is counted once): the run summary.
+SKIPPED: Dict[Tuple[str, str, str], set] = collections.defaultdict(set)
 
 
 def skipped_files_summary() -> str:
     """One line per (dataset, split, reason) with the number of files skipped in this process
     ('' when none); ``tools/train.py`` and ``tools/test.py`` log it at the end of a run."""
-    return '\n'.join(f'  {name} {split}: {n} skipped ({reason})'
-                     for (name, split, reason), n in sorted(SKIPPED.items()))
+    return '\n'.join(f'  {name} {split}: {len(paths)} skipped ({reason})'
+                     for (name, split, reason), paths in sorted(SKIPPED.items()))
 
 
 def unusable_reason(path: str) -> Optional[str]:
@@ -165,7 +166,7 @@ class FileLayoutDataset(ReIDDataset):
     def skip_file(self, path: str, reason: str) -> None:
         """Record and log a file of the dataset that is not used, with the reason."""
         self.skipped.append((path, reason))
-        SKIPPED[(self._name, self.split, reason.split(' (')[0])] += 1
+        SKIPPED[(self._name, self.split, reason.split(' (')[0])].add(osp.abspath(path))
         print_log(f'{self._name} {self.split}: skipped {path}: {reason}.', logger='current',
                   level=30)
 
@@ -282,7 +283,8 @@ class FileLayoutDataset(ReIDDataset):
 
     def log_skipped(self, count: int, what: str) -> None:
         if count:
-            SKIPPED[(self._name, self.split, what)] += count
+            SKIPPED[(self._name, self.split, what)].update(
+                f'{osp.abspath(self.dataset_root or "")}#{i}' for i in range(count))
             print_log(f'{self._name}: ignored {count} {what} in the {self.split} split '
                       f'({self.dataset_root}).', logger='current')
 
