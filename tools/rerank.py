@@ -92,7 +92,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def build_reranker(args):
+def reranker_from_args(args):
     """The RERANKERS object for ``args`` (SIMReranker or KReciprocalReranker)."""
     from asym_plugins.methods.sim import KReciprocalReranker, SIMReranker
     if args.method == 'k_reciprocal':
@@ -181,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 f'got query camids {bad_q} / gallery camids {bad_g} outside them'
                 + (' (--swap makes the visible set the query)' if args.swap else '')
                 + '. Use --protocol market.')
-    reranker = build_reranker(args)
+    reranker = reranker_from_args(args)
     device = torch.device(args.device)
     qf = torch.from_numpy(feats['qf']).float().to(device)
     gf = torch.from_numpy(feats['gf']).float().to(device)
