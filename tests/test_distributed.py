@@ -57,11 +57,27 @@ def _env():
     return env
 
 
-def _write_cfg(tmp_path, init_ckpt):
-    """The baseline (tiny twin), 4 ids x 8 images, 2 epochs of 2 steps per rank, no val."""
+# MoS (configs/mos/synthetic_occluded.py) shrunk like the baseline's tiny twin: 32 patterns.
+MOS_TINY = f"""
+_base_ = [{osp.join(ROOT, 'configs', 'mos', 'synthetic_occluded.py')!r}]
+pipe = [dict(type='LoadReIDImage', skip_undecodable=False),
+        dict(type='Resize', scale=(32, 64), keep_ratio=False),
+        dict(type='PackReIDInputs')]
+train_dataloader = dict(num_workers=0, dataset=dict(pipeline=pipe, img_size=(64, 32)))
+model = dict(backbone=dict(out_channels=32, widths=(8, 16, 32)))
+"""
+
+
+def _write_cfg(tmp_path, init_ckpt, method='baseline'):
+    """The baseline (tiny twin) or MoS, 4 ids x 8 images, 2 epochs of 2 steps per rank, no val."""
+    base = TINY
+    if method == 'mos':
+        base = str(tmp_path / 'mos_tiny.py')
+        with open(base, 'w') as f:
+            f.write(MOS_TINY)
     cfg = tmp_path / 'ddp_cfg.py'
     cfg.write_text(textwrap.dedent(f"""
-        _base_ = [{TINY!r}]
+        _base_ = [{base!r}]
         world = dict(train_imgs_per_id=8)
         train_dataloader = dict(
             batch_size={PER_RANK_BATCH}, persistent_workers=False,
@@ -128,6 +144,8 @@ def _simulate(cfg, init_state, world_size=2, use_rank1=True):
                 gs = [g0]
                 if use_rank1:
                     gs.append(grads(twin, per_rank[1][step]))
+                    if hasattr(model, 'prior'):  # MoS: the batch maxima are MAX-all-reduced
+                        model.prior.M_p.copy_(torch.maximum(model.prior.M_p, twin.prior.M_p))
                 for p, *g in zip(params, *gs):
                     p.grad = torch.stack(g).mean(0) if use_rank1 else g[0]
                 opt.step()
@@ -136,17 +154,19 @@ def _simulate(cfg, init_state, world_size=2, use_rank1=True):
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_train_like_the_per_rank_simulation(tmp_path):
+@pytest.mark.parametrize('method', ['baseline', 'mos'])
+def test_two_gloo_ranks_train_like_the_per_rank_simulation(tmp_path, method):
+    """For MoS also the prior: every rank merges the MAX over both ranks' batches."""
     import asym_plugins  # noqa: F401
     from asym_plugins.registry import MODELS
 
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('asym'):
-        probe = Config.fromfile(str(_write_cfg(tmp_path, 'unused')))
+        probe = Config.fromfile(str(_write_cfg(tmp_path, 'unused', method)))
         init = MODELS.build(copy.deepcopy(probe.model)).state_dict()
     init_ckpt = tmp_path / 'init.pth'
     torch.save(dict(state_dict=init, meta=dict()), init_ckpt)
-    cfg_path = _write_cfg(tmp_path, init_ckpt)
+    cfg_path = _write_cfg(tmp_path, init_ckpt, method)
     work = tmp_path / 'work'
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
            '--master_addr', '127.0.0.1', '--master_port', str(_free_port()),
@@ -171,6 +191,9 @@ def test_two_gloo_ranks_train_like_the_per_rank_simulation(tmp_path):
     diff = max((alone[k].float() - got[k].float()).abs().max().item()
                for k in want if want[k].is_floating_point())
     assert diff > 1e-3, diff
+    if method == 'mos':   # the prior saw rank 1's batches too
+        assert int(got['prior.num_updates']) == 4 and got['prior.M_p'].sum() > 0
+        assert not torch.equal(alone['prior.M_p'], got['prior.M_p'])
 
 
 # -- metrics across 2 ranks --------------------------------------------------------------------
