@@ -6,6 +6,7 @@ naming the file, never a silent drop or a wrong id.
 
 Images are empty files: the parsers read names only (``verify_images`` is off).
 """
+import glob
 import json
 import os
 import os.path as osp
@@ -155,11 +156,15 @@ MSMT_LISTS = {
 }
 
 
-@pytest.fixture
-def msmt(tmp_path):
-    base = tmp_path / 'msmt17' / 'MSMT17_V1'   # torchreid's nesting
+MSMT_DIRS = {'MSMT17_V1': ('train', 'test'), 'MSMT17_V2': ('mask_train_v2', 'mask_test_v2')}
+
+
+@pytest.fixture(params=sorted(MSMT_DIRS))
+def msmt(tmp_path, request):
+    base = tmp_path / 'msmt17' / request.param   # torchreid's nesting
+    train_dir, test_dir = MSMT_DIRS[request.param]
     for name, lines in MSMT_LISTS.items():
-        folder = 'train' if name in ('list_train.txt', 'list_val.txt') else 'test'
+        folder = train_dir if name in ('list_train.txt', 'list_val.txt') else test_dir
         # the release's list files end every line with a newline, Windows style in some copies
         write(str(base), name, ''.join(line + '\r\n' for line in lines))
         touch(str(base), *[f'{folder}/{line.split()[0]}' for line in lines])
@@ -182,7 +187,7 @@ def test_msmt17_hand_lists(msmt):
 def test_msmt17_agrees_with_torchreid(msmt):
     from torchreid.reid.data.datasets.image.msmt17 import MSMT17 as TRMSMT
     # torchreid splits each line on one space: give it the lines without '\r'
-    base = osp.join(msmt, 'msmt17', 'MSMT17_V1')
+    base = glob.glob(osp.join(msmt, 'msmt17', 'MSMT17_V*'))[0]
     for name, lines in MSMT_LISTS.items():
         write(base, name, ''.join(line + '\n' for line in lines))
     tr = TRMSMT(root=msmt, combineall=False)
@@ -195,7 +200,7 @@ def test_msmt17_agrees_with_torchreid(msmt):
 
 
 def test_msmt17_bad_list_line_names_file_and_line(msmt):
-    base = osp.join(msmt, 'msmt17', 'MSMT17_V1')
+    base = glob.glob(osp.join(msmt, 'msmt17', 'MSMT17_V*'))[0]
     write(base, 'list_query.txt', '0000/0000_000_01_0303morning_0036_1.jpg 0\n'
                                   '0003/0003_002_12_0303afternoon_1211_0.jpg\n')
     with pytest.raises(DatasetFormatError, match=r'list_query\.txt:2'):
