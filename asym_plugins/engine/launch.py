@@ -214,6 +214,22 @@ def validate_cfg(cfg: Config, options: Optional[dict] = None) -> None:
             if key in train_cfg and not _is_pos_int(train_cfg[key]):
                 raise ConfigError(f'train_cfg.{key}={train_cfg[key]!r}: expected a positive '
                                   'integer.')
+    check_model_batches(cfg)
+
+
+def check_model_batches(cfg: Config) -> None:
+    """Call the model class's ``check_train_batches(model_cfg, train_dataloader)`` when it has
+    one (MoS, MCMA: can the training sampler feed the losses?), as a ``ConfigError``."""
+    model, train = cfg.get('model'), cfg.get('train_dataloader')
+    if not isinstance(model, dict) or not isinstance(model.get('type'), str) or not train:
+        return
+    from asym_plugins.registry import MODELS
+    check = getattr(MODELS.get(model['type']), 'check_train_batches', None)
+    if check is not None:
+        try:
+            check(model, train)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def scale_epochs(cfg: Config, epochs: int) -> Config:

@@ -1,14 +1,17 @@
 """MCMA: Multi-level Cross-Modality Alignment for text -> image person search
 (docs/mcma.md) as an MMEngine model."""
 import copy
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 
 from asym_plugins.models.base_reid_model import BaseReIDModel
 from asym_plugins.models.builders import set_pred_features
+from asym_plugins.methods.batch_check import check_identity_batches
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
 from .loss_modules import (BisimulationLoss, CrossModalIDLoss, InfoNCELoss,  # noqa: F401
@@ -17,7 +20,7 @@ from .losses import (DeviationPredictor, cross_instance_partners, normalized_pix
                      patchify, random_patch_mask)
 from .modules import ModalitySharedDecoder, vit_visible_tokens
 from .text_encoder import (build_text_encoder, load_tokenizer, resolve_text_encoder_path,
-                           tokenize)
+                           text_encoder_kwargs, tokenize)
 
 __all__ = ['MCMAModel', 'MCMA_DEFAULT_LOSSES', 'MATCHING_TYPE_ALIASES', 'POOLINGS']
 
@@ -132,6 +135,7 @@ class MCMAModel(BaseReIDModel):
                                  f'got {value!r}.')
         self.image_pooling, self.text_pooling = image_pooling, text_pooling
         if not isinstance(text_encoder, nn.Module):  # fail before building a large ViT
+            text_encoder_kwargs(text_encoder)
             resolve_text_encoder_path((text_encoder or {}).get('pretrained'))
         self.losses_cfg = self._merge_losses(losses)
         self.losses = self._build_losses(self.losses_cfg)
@@ -289,6 +293,27 @@ class MCMAModel(BaseReIDModel):
         device = self.text_proj.weight.device
         return torch.cat(ids).to(device), torch.cat(masks).to(device), counts
 
+    def _warn_once(self, key: str, message: str) -> None:
+        """Log ``message`` as a warning the first time ``key`` comes up in this model's life
+        (a loss term that is structurally 0 for a batch: once per run, not once per batch)."""
+        warned = self.__dict__.setdefault('_warned', set())
+        if key not in warned:
+            warned.add(key)
+            print_log(message, logger='current', level=logging.WARNING)
+
+    @staticmethod
+    def check_train_batches(model_cfg: dict, train_dataloader: Optional[dict]) -> None:
+        """Build-time check that the training sampler can feed the enabled losses: the
+        cross-instance reconstruction needs K >= 2 images per identity, the bisimulation
+        P >= 2 identities per batch (``P = batch_size / num_instances``). Raises ``ValueError``
+        naming the config keys; the per-batch warnings of :meth:`loss` cover the rest."""
+        losses = MCMAModel._merge_losses((model_cfg or {}).get('losses'))
+        need_k = 2 if losses.get('cross_recon') is not None else 1
+        need_p = 2 if losses.get('bisim') is not None else 1
+        check_identity_batches('MCMAModel', train_dataloader, need_k, need_p,
+                               'model.losses.cross_recon (cross-instance reconstruction)',
+                               'model.losses.bisim (bisimulation)')
+
     # ------------------------------------------------------------ MMEngine API
     def test_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Images -> global image features (N, D) (:meth:`encode_image`)."""
@@ -316,6 +341,13 @@ class MCMAModel(BaseReIDModel):
         if self.do_self or self.do_cross:
             out.update(self._reconstruction_losses(inputs, txt, labels, data_samples))
         if 'bisim' in losses:
+            if int(torch.unique(labels).numel()) < 2:
+                self._warn_once(
+                    'bisim', f'MCMAModel: a training batch of {labels.numel()} samples has '
+                    f'{int(torch.unique(labels).numel())} identity; the bisimulation loss '
+                    '(model.losses.bisim) needs >= 2 identities per batch and is 0 for it. '
+                    'Use an IdentitySampler with batch_size / num_instances >= 2 '
+                    '(train_dataloader.sampler).')
             out['loss_bisim'] = losses['bisim'](
                 F.normalize(img, dim=1), F.normalize(txt, dim=1), labels,
                 self.predictor.text_to_image, self.predictor.image_to_text)
@@ -344,6 +376,13 @@ class MCMAModel(BaseReIDModel):
             has = partner >= 0
             out['cross_pairs'] = has.float().mean().detach()
             a = torch.nonzero(has).flatten()
+            if a.numel() == 0:
+                self._warn_once(
+                    'cross_recon', f'MCMAModel: a training batch of {n} samples has no second '
+                    'image of any identity; the cross-instance reconstruction loss '
+                    '(model.losses.cross_recon) is 0 for it. Use an IdentitySampler with '
+                    'num_instances >= 2 (train_dataloader.sampler.num_instances) on a training '
+                    'set with >= 2 images per identity.')
             rows.append((partner[a], a, 'cross_recon'))     # image B = partner(A), text of A
         img_rows = torch.cat([r[0] for r in rows])
         txt_rows = torch.cat([r[1] for r in rows])

@@ -14,6 +14,7 @@ Examples::
     torch.Size([1, 16, 384])
 """
 import functools
+import inspect
 import os
 import os.path as osp
 from typing import Optional, Sequence, Union
@@ -144,12 +145,39 @@ class HFTextEncoder(BaseModule):
         return out.last_hidden_state
 
 
+#: ``model.text_encoder.type`` values that name :class:`HFTextEncoder` (the only text encoder).
+TEXT_ENCODER_TYPES = ('HFTextEncoder',)
+
+
+def text_encoder_kwargs(cfg: Optional[dict]) -> dict:
+    """:class:`HFTextEncoder` arguments of a ``model.text_encoder`` dict: its arguments plus
+    ``max_length`` (read by the model) and an optional ``type='HFTextEncoder'``. Every other key
+    is refused rather than ignored: ``pooling`` (the model's ``text_pooling`` pools), another
+    ``type``, unknown keys."""
+    cfg = dict(cfg or {})
+    cfg.pop('max_length', None)
+    if 'pooling' in cfg:
+        raise ValueError(
+            f"model.text_encoder.pooling={cfg['pooling']!r} is not read by the text encoder "
+            "(it returns every token); pool with model.text_pooling ('cls' or 'mean') and "
+            'remove model.text_encoder.pooling.')
+    kind = cfg.pop('type', None)
+    if kind is not None and kind not in TEXT_ENCODER_TYPES:
+        raise ValueError(
+            f'model.text_encoder.type={kind!r} is not supported: MCMA\'s text encoder is '
+            f'{TEXT_ENCODER_TYPES[0]} (any local BERT-family transformers folder, chosen by '
+            'model.text_encoder.pretrained); remove the type or set it to '
+            f"'{TEXT_ENCODER_TYPES[0]}'.")
+    allowed = set(inspect.signature(HFTextEncoder.__init__).parameters) - {'self'}
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise ValueError(f'model.text_encoder: unknown keys {unknown}; the keys are '
+                         f"{sorted(allowed | {'max_length', 'type'})}.")
+    return cfg
+
+
 def build_text_encoder(cfg: Union[dict, nn.Module, None]) -> HFTextEncoder:
-    """An :class:`HFTextEncoder` from a config dict (its keys; ``max_length`` and ``pooling``,
-    which the model reads, are ignored here)."""
+    """An :class:`HFTextEncoder` from a config dict (checked by :func:`text_encoder_kwargs`)."""
     if isinstance(cfg, nn.Module):
         return cfg
-    cfg = dict(cfg or {})
-    for key in ('max_length', 'pooling', 'type'):
-        cfg.pop(key, None)
-    return HFTextEncoder(**cfg)
+    return HFTextEncoder(**text_encoder_kwargs(cfg))

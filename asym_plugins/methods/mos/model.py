@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from asym_plugins.methods.batch_check import check_identity_batches
 from asym_plugins.models.reid_baseline import ReIDBaseline
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
@@ -108,6 +109,21 @@ class MoSModel(ReIDBaseline):
             raise ValueError(f'MoSModel: unknown model.train_cp keys {sorted(unknown)}; '
                              f'expected weight, eps, topk.')
         self.train_cp = train_cp
+
+    @staticmethod
+    def check_train_batches(model_cfg: dict, train_dataloader: Optional[dict]) -> None:
+        """Build-time check that the training sampler feeds MoS: the positive prior ``M^p``
+        (every same-identity pair of a batch) and a triplet loss need K >= 2 images per
+        identity; a triplet also needs P >= 2 identities. Raises ``ValueError`` naming the
+        config keys."""
+        losses = (model_cfg or {}).get('losses', MOS_DEFAULT_LOSSES) or {}
+        triplet = any(isinstance(c, dict) and 'Triplet' in str(c.get('type', ''))
+                      for c in losses.values())
+        check_identity_batches(
+            'MoSModel', train_dataloader, need_k=2, need_p=2 if triplet else 1,
+            k_reason='the positive co-occurrence prior (model.prior, read by CP at test time)'
+                     + (' and the triplet loss (model.losses)' if triplet else ''),
+            p_reason='the triplet loss (model.losses)')
 
     def extract_feat(self, inputs: torch.Tensor):
         """Images (N, 3, H, W) -> ``(g, f_i, logits)``: g (N, C) >= 0, BNNeck feature, logits."""
