@@ -188,3 +188,13 @@ def test_unknown_type_is_a_user_mistake_but_a_bug_keeps_its_traceback(tmp_path):
 
     with pytest.raises(KeyError, match='internal'):
         run_cli(buggy, [])
+
+
+@pytest.mark.parametrize('content', [b'', b'epoch 3 weights, honest\n'])
+def test_test_py_names_a_damaged_checkpoint(tmp_path, content):
+    from asym_plugins.engine.checkpoint import CheckpointFileError
+    bad = tmp_path / 'epoch_3.pth'
+    bad.write_bytes(content)
+    test_tool = _tool('test')
+    with pytest.raises(CheckpointFileError, match=r"epoch_3\.pth' (is empty|is not a PyTorch)"):
+        test_tool.main([SYNTHETIC, str(bad), '--work-dir', str(tmp_path / 'w')])
