@@ -150,3 +150,13 @@ def test_text_encoder_pooling_and_type_are_refused(minilm1):
         MCMAModel(image_encoder=dict(TINY_VIT), text_encoder=dict(pooling='cls'))
     enc = build_text_encoder(dict(type='HFTextEncoder', num_layers=1, max_length=8))
     assert len(enc.model.encoder.layer) == 1
+
+
+def test_mos_metric_refuses_metric():
+    from asym_plugins.methods.mos import MoSMetric
+    with pytest.raises(ValueError, match=r"metric='cosine' would have no effect.*1 - J"):
+        MoSMetric(metric='cosine')
+    # without it, the distance is 1 - J: a hand pair with J = 1/3 (min-sum / max-sum)
+    m = MoSMetric()
+    d = m.compute_distmat(torch.tensor([[1., 0., 1.]]), torch.tensor([[1., 1., 0.]]))
+    assert torch.allclose(d, torch.tensor([[1 - 1 / 3]]))

@@ -34,14 +34,22 @@ class MoSMetric(ReIDMetric):
         top_r: R, candidates re-scored per query.
         jaccard_chunk_size: query rows per chunk of the Jaccard matrix (None: one go).
         **kwargs: :class:`ReIDMetric` arguments (``reranker``, ``ranks``, ``device``,
-            ``save_features``, ``normalize_feature``...); ``metric`` is ignored.
+            ``save_features``, ``normalize_feature``...). ``metric`` is refused: the
+            distance is always ``1 - J`` (``1 - S``), never a feature-space metric.
 
     Examples::
         >>> val_evaluator = dict(type='MoSMetric', cp_lambda=0.1, top_r=50)
     """
 
     def __init__(self, cp_lambda: float = 0.0, cp_eps: float = 1.0, cp_topk: Optional[int] = 32,
-                 top_r: int = 50, jaccard_chunk_size: Optional[int] = 256, **kwargs) -> None:
+                 top_r: int = 50, jaccard_chunk_size: Optional[int] = 256,
+                 metric: Optional[str] = None, **kwargs) -> None:
+        if metric is not None:
+            raise ValueError(
+                f'MoSMetric: metric={metric!r} would have no effect: MoSMetric ranks by the '
+                'Jaccard distance 1 - J of the pattern vectors (1 - S with the CP re-scoring, '
+                'docs/mos.md eq. (8)); remove `metric` from the evaluator (val_evaluator / '
+                "test_evaluator), or use type='ReIDMetric' for a feature-space distance.")
         super().__init__(**kwargs)
         if cp_lambda < 0:
             raise ValueError(f'MoSMetric: cp_lambda must be >= 0, got {cp_lambda}.')

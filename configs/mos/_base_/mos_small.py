@@ -14,6 +14,6 @@ model = dict(
     prior=dict(decay=1.0),
     train_cp=dict(weight=0.0),      # CP at inference only (the paper's abstract)
 )
-mos_metric = dict(type='MoSMetric', metric='euclidean', cp_lambda=0.1, cp_eps=1.0, cp_topk=32,
-                  top_r=20)
+mos_metric = dict(type='MoSMetric', cp_lambda=0.1, cp_eps=1.0, cp_topk=32,
+                 top_r=20)
 default_hooks = dict(logger=dict(interval=10))
