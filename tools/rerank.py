@@ -19,6 +19,12 @@ Examples::
     python tools/rerank.py feats.npz --method k_reciprocal --k1 20 --k2 6
     python tools/rerank.py feats.npz --swap                           # gallery -> query direction
     python tools/rerank.py feats.npz --protocol sysu --shots 10 --trials 10
+    python tools/rerank.py feats.npz --stream --memory-budget 4GB --topk 100 --out rank.npz
+
+``--stream`` (SIM, market protocol; docs/sim.md "Large galleries"): the gallery structure is
+built once in tiles and the queries are re-ranked, evaluated and ranked in chunks within
+``--memory-budget``, never holding a query x gallery or gallery x gallery matrix; the same
+numbers as without it. ``--out`` saves each query's ``--topk`` nearest gallery items.
 
 Protocols: ``market`` (default): the same pid AND camid is excluded, CMC over the full
 ranking; ``sysu``: the SYSU-MM01 rules (0-based camids: infrared queries camids 2/5, visible
@@ -82,6 +88,16 @@ def parse_args(argv=None):
     e.add_argument('--seed', type=int, default=0, help='sysu: gallery sampling seed')
     e.add_argument('--ranks', type=int, nargs='+', default=None,
                    help='CMC ranks printed (default 1 5 10; sysu 1 10 20)')
+    s = p.add_argument_group('large galleries (SIM only)')
+    s.add_argument('--stream', action='store_true',
+                   help='streaming SIM from the features in bounded memory (market protocol)')
+    s.add_argument('--memory-budget', dest='memory_budget', default='4GB',
+                   help="--stream: memory for everything but the features (e.g. 4GB, 512MB)")
+    s.add_argument('--topk', type=int, default=100,
+                   help='--stream: gallery items kept per query for --out')
+    s.add_argument('--out', metavar='PATH',
+                   help='--stream: write the re-ranked top-k ranking (.npz: topk_index, '
+                        'topk_distance, q_pids, g_pids, q_camids, g_camids)')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     p.add_argument('--threads', type=int, default=0,
                    help='torch CPU threads (0: torch\'s default)')
@@ -181,6 +197,11 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 f'got query camids {bad_q} / gallery camids {bad_g} outside them'
                 + (' (--swap makes the visible set the query)' if args.swap else '')
                 + '. Use --protocol market.')
+    if args.stream:
+        return _main_stream(args, feats, source, warnings, ranks)
+    if args.out:
+        from asym_plugins.engine.cli import ConfigError
+        raise ConfigError('--out writes the ranking of --stream; add --stream')
     reranker = reranker_from_args(args)
     device = torch.device(args.device)
     qf = torch.from_numpy(feats['qf']).float().to(device)
@@ -225,6 +246,67 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     results.update(reranker=repr(reranker), seconds=seconds, num_query=len(qf),
                    num_gallery=len(gf), protocol=args.protocol, swap=args.swap,
                    metric=args.metric, normalize=bool(args.normalize), warnings=warnings)
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+def _main_stream(args, feats: Dict, source: str, warnings: List[str], ranks) -> Dict:
+    """``--stream``: before and after from the features, chunk by chunk."""
+    import numpy as np
+    from asym_plugins.engine.cli import ConfigError
+    from asym_plugins.methods.sim import similarity_inference_features
+    from asym_plugins.methods.sim.streaming import parse_memory
+    if args.method != 'sim' or args.protocol != 'market':
+        raise ConfigError('--stream re-ranks with SIM under the market protocol; drop --stream '
+                          'for --method k_reciprocal or --protocol sysu')
+    try:
+        budget = parse_memory(args.memory_budget)
+    except ValueError as e:
+        raise ConfigError(f'--memory-budget: {e}') from e
+    if args.topk < 1:
+        raise ConfigError(f'--topk must be >= 1, got {args.topk}')
+    hp = {name: getattr(args, name) for name in SIM_ARGS if getattr(args, name) is not None}
+    ids = dict(q_pids=feats['q_pids'], g_pids=feats['g_pids'], q_camids=feats['q_camids'],
+               g_camids=feats['g_camids'])
+    common = dict(metric=args.metric, normalize=bool(args.normalize), device=args.device,
+                  memory_budget=budget, max_rank=max(ranks), progress=None, **ids)
+    qf = np.asarray(feats['qf'], dtype=np.float32)  # float32, as the dense path here
+    gf = np.asarray(feats['gf'], dtype=np.float32)
+    print(f'features: {args.features}{" (swapped)" if args.swap else ""}: {len(qf)} queries x '
+          f'{len(gf)} gallery, dim {qf.shape[1]}; {args.metric} distance'
+          f'{" of L2-normalised features" if args.normalize else ""} ({source}); protocol '
+          f'market; streaming, memory budget {args.memory_budget}')
+    before = similarity_inference_features(qf, gf, args.mode, rerank=False, **common)
+    start = time.perf_counter()
+    after = similarity_inference_features(qf, gf, args.mode, preset=args.preset,
+                                          components=args.components, topk=args.topk,
+                                          **common, **hp)
+    seconds = time.perf_counter() - start
+    results = {'before': before.metrics.to_dict(ranks), 'after': after.metrics.to_dict(ranks)}
+    print(f'before: {_fmt(results["before"])}')
+    print(f'after:  {_fmt(results["after"])}   (sim {args.mode}, streamed: '
+          f'{after.num_chunks} chunks of {after.chunk_queries} queries, gallery tiles of '
+          f'{after.tile_rows} rows; gallery {after.seconds["gallery"]:.2f} s, queries '
+          f'{after.seconds["queries"]:.2f} s)')
+    results.update(reranker=f'similarity_inference_features(mode={args.mode!r}, '
+                            f'preset={args.preset!r}, {hp})',
+                   seconds=seconds, num_query=len(qf), num_gallery=len(gf), protocol='market',
+                   swap=args.swap, metric=args.metric, normalize=bool(args.normalize),
+                   warnings=warnings, stream=dict(memory_budget=budget,
+                                                  chunk_queries=after.chunk_queries,
+                                                  num_chunks=after.num_chunks,
+                                                  tile_rows=after.tile_rows,
+                                                  seconds=after.seconds))
+    if args.out:
+        folder = os.path.dirname(os.path.abspath(args.out))
+        os.makedirs(folder, exist_ok=True)
+        np.savez(args.out, topk_index=after.topk_index, topk_distance=after.topk_distance,
+                 **{k: np.asarray(v) for k, v in ids.items()})
+        print(f'top-{after.topk_index.shape[1]} ranking written to {args.out}')
     if args.json:
         folder = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(folder, exist_ok=True)

@@ -496,7 +496,7 @@ def similarity_inference_features(
         device=None, shard: Optional[bool] = None, return_distances: bool = False,
         progress: Optional[bool] = False, preset: Optional[str] = None,
         on_chunk: Optional[Callable[[int, int, torch.Tensor], None]] = None,
-        **sim_kwargs) -> StreamResult:
+        rerank: bool = True, **sim_kwargs) -> StreamResult:
     """SIM from features in bounded memory (module docstring; docs/sim.md "Large galleries").
 
     Args:
@@ -518,6 +518,8 @@ def similarity_inference_features(
         on_chunk: ``on_chunk(q0, q1, d)`` with the chunk's re-ranked distances (global query
             indices).
         progress: bars with ETA for the gallery tiles and the query chunks (None: on a terminal).
+        rerank: False = no SIM: the plain distances, chunked and evaluated the same way (the
+            "before" numbers).
         preset, **sim_kwargs: as :func:`~asym_plugins.methods.sim.similarity_inference`
             (``lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand, graph_update,
             input_dtype, ties, chunk_size``).
@@ -571,8 +573,8 @@ def similarity_inference_features(
     t0 = time.perf_counter()
     with torch.no_grad():
         with _progress(total=ng, desc=f'SIM gallery ({mode})', unit='img',
-                       enabled=progress) as bar:
-            G = _build_gallery(gf, dist, p, tile, budget, bar)
+                       enabled=progress if rerank else False) as bar:
+            G = _build_gallery(gf, dist, p, tile, budget, bar) if rerank else None
         res.seconds['gallery'] = time.perf_counter() - t0
         t1 = time.perf_counter()
         parts, tk_i, tk_d, full = [], [], [], []
@@ -580,13 +582,16 @@ def similarity_inference_features(
         limit = _HALF_LIMIT if half else MAX_DISTANCE
         what = "SIM (input_dtype='float16')" if half else 'SIM'
         res.num_chunks = math.ceil((hi - lo) / cq) if hi > lo else 0
-        with _progress(total=hi - lo, desc=f'SIM queries ({mode})', unit='query',
+        desc = f'SIM queries ({mode})' if rerank else 'queries (plain distance)'
+        with _progress(total=hi - lo, desc=desc, unit='query',
                        enabled=progress) as bar:
             for q0 in range(lo, hi, cq):
                 q1 = min(hi, q0 + cq)
                 qg = dist.rows(qf, q0, q1, gf)
                 check_distances(qg, 'the query-gallery distances', budget, limit, what)
-                if p['mode'] == 'official':
+                if not rerank:
+                    d = qg
+                elif p['mode'] == 'official':
                     d = _official_chunk(qg, G, p, budget)
                 else:
                     d = _equations_chunk(qg, lambda t: dist.pick(gf, t, gf), G, p, budget,
