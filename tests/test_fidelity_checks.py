@@ -160,3 +160,32 @@ def test_mos_metric_refuses_metric():
     m = MoSMetric()
     d = m.compute_distmat(torch.tensor([[1., 0., 1.]]), torch.tensor([[1., 1., 0.]]))
     assert torch.allclose(d, torch.tensor([[1 - 1 / 3]]))
+
+
+# ------------------------------------------------------------------ RegDB mode
+def test_regdb_mode_refused_on_train_and_warned_on_test(tmp_path, warnings_log):
+    from asym_plugins.data.datasets import regdb
+    from asym_plugins.data.datasets.regdb import RegDB
+    with pytest.raises(ValueError, match=r"no effect on split='train'.*train_dataloader"):
+        RegDB(data_root=str(tmp_path), split='train', mode='visible_to_thermal')
+    regdb._WARNED.clear()
+    for _ in range(2):
+        with pytest.raises(Exception):          # no data: the warning comes first
+            RegDB(data_root=str(tmp_path / 'none'), split='query', mode='thermal_to_visible')
+    hits = [m for m in warnings_log if 'RegDBMetric scores both directions' in m]
+    assert len(hits) == 1
+
+
+def test_regdb_metric_ignores_which_file_is_the_query():
+    """Under RegDBMetric the two modes give the same numbers (what the warning says)."""
+    from asym_plugins.evaluation.metrics.cross_modality_metric import RegDBMetric
+    g = torch.Generator().manual_seed(0)
+    pids = torch.arange(6).repeat_interleave(2)
+    vis = [dict(feature=torch.randn(8, generator=g) + p, pid=int(p), camid=0,
+                modality='visible', img_path=f'v{i}') for i, p in enumerate(pids)]
+    ir = [dict(feature=torch.randn(8, generator=g) + p, pid=int(p), camid=1,
+               modality='infrared', img_path=f't{i}') for i, p in enumerate(pids)]
+    v2t = RegDBMetric(metric='euclidean').compute_metrics(vis + ir)   # query = visible file
+    t2v = RegDBMetric(metric='euclidean').compute_metrics(ir + vis)   # query = thermal file
+    assert v2t == pytest.approx(t2v)
+    assert {'v2t_mAP', 't2v_mAP'} <= set(v2t) and v2t['v2t_mAP'] != v2t['t2v_mAP']

@@ -1,6 +1,9 @@
 """RegDB parser (visible-thermal)."""
+import logging
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Optional
+
+from mmengine.logging import print_log
 
 from asym_plugins.registry import DATASETS
 
@@ -8,6 +11,13 @@ from .base import DatasetFormatError
 from .file_layout import FileLayoutDataset
 
 MODES = ('visible_to_thermal', 'thermal_to_visible')
+_WARNED = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print_log(message, logger='current', level=logging.WARNING)
 
 
 @DATASETS.register_module()
@@ -32,13 +42,18 @@ class RegDB(FileLayoutDataset):
 
     Splits of trial ``trial``: 'train' = ``train_visible_t`` + ``train_thermal_t``;
     ``mode='visible_to_thermal'``: 'query' = ``test_visible_t``, 'gallery' = ``test_thermal_t``;
-    ``mode='thermal_to_visible'``: the reverse.
+    ``mode='thermal_to_visible'``: the reverse. ``mode`` only names which test file is the
+    'query' split: under ``RegDBMetric`` (the configs' metric) both directions are scored from
+    the modality of each image (``v2t_*`` and ``t2v_*``) and ``mode`` has no effect (a
+    ``thermal_to_visible`` test set logs a warning saying so); it decides the direction only
+    for a query/gallery metric such as ``ReIDMetric``. The 'train' split reads both
+    modalities and refuses ``mode``. Give the query and the gallery the same ``mode``.
 
     Args:
         data_root: see above.
         split: ``'train'`` | ``'query'`` | ``'gallery'``.
         trial: 1..10.
-        mode: ``'visible_to_thermal'`` | ``'thermal_to_visible'``.
+        mode: ``'visible_to_thermal'`` (default) | ``'thermal_to_visible'``; test splits only.
         verify_images: decode every image at scan time.
 
     Examples::
@@ -50,11 +65,23 @@ class RegDB(FileLayoutDataset):
     LINE_EXAMPLE = 'Visible/1/male_front_v_00007_1.bmp 0'
 
     def __init__(self, data_root: str = '', split: str = 'train', trial: int = 1,
-                 mode: str = 'visible_to_thermal', **kwargs):
+                 mode: Optional[str] = None, **kwargs):
         if int(trial) != trial or not 1 <= trial <= 10:
             raise ValueError(f'RegDB: trial={trial!r}; expected an integer in 1..10.')
+        if mode is not None and split == 'train':
+            raise ValueError(
+                f"RegDB: mode={mode!r} has no effect on split='train' (it reads both "
+                "modalities' files); remove mode from the training dataset "
+                '(train_dataloader.dataset.mode).')
+        mode = MODES[0] if mode is None else mode
         if mode not in MODES:
             raise ValueError(f'RegDB: mode={mode!r}; expected one of {MODES}.')
+        if mode != MODES[0]:
+            _warn_once('RegDB: mode=\'thermal_to_visible\' only swaps the query and gallery '
+                       'files; RegDBMetric scores both directions (v2t_*, t2v_*) whatever the '
+                       'mode, so under it this setting has no effect. It decides the direction '
+                       'only for a query/gallery metric such as ReIDMetric; give the query and '
+                       'gallery datasets the same mode.')
         self.trial = int(trial)
         self.mode = mode
         super().__init__(data_root=data_root, split=split, **kwargs)
