@@ -79,8 +79,10 @@ def check_distances(x: torch.Tensor, name: str, budget: int, limit: float = MAX_
                     what: str = 'the re-ranker') -> None:
     """Raise ``ValueError`` unless ``x`` holds finite distances in ``[0, limit]``.
 
-    Tiny negative values from rounding (``>= -1e-6 * max|x|``, e.g. ``sqrt`` of a clamped
-    Euclidean distance computed as ``2 - 2 cos``) are accepted unchanged.
+    Tiny negative values from rounding are accepted unchanged: ``>= -1e-5 * max(max|x|, 1)``,
+    e.g. the zero diagonal of a squared Euclidean distance computed as ``|a|^2 + |b|^2 - 2ab``
+    (torchreid's ``euclidean_squared_distance`` gives -3e-7 there; its error scales with the
+    squared norms, not with the largest distance).
     """
     check_finite(x, name, budget)
     if x.numel() == 0:
@@ -88,7 +90,7 @@ def check_distances(x: torch.Tensor, name: str, budget: int, limit: float = MAX_
     lo = min(float(torch.amin(x[r0:r1])) for r0, r1 in row_chunks(x.shape[0], x.shape[1], budget))
     hi = max(float(torch.amax(x[r0:r1])) for r0, r1 in row_chunks(x.shape[0], x.shape[1], budget))
     scale = max(abs(lo), abs(hi))
-    if lo < -1e-6 * scale:
+    if lo < -1e-5 * max(scale, 1.0):
         raise ValueError(
             f'{name} has negative entries (min {lo:.4g}): {what} needs distances (>= 0, smaller '
             '= closer). It squares them, so a negated similarity such as -cos ranks differently '
