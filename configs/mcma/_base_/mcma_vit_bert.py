@@ -11,6 +11,12 @@ custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mcma'],
                       allow_failed_imports=False)
 
 vit_checkpoint = 'checkpoints/jx_vit_base_p16_224-80ecf9dd.pth'
+# The ViT weights were trained on images normalised with mean = std = 0.5 (timm's
+# jx_vit_base_p16_224; SAP's config does the same), not ImageNet's mean/std. [ours] The
+# dataset recipe's random erasing still fills with the ImageNet mean pixel, which this
+# normalisation maps to about -0.03..-0.18 instead of 0 (a negligible difference).
+pixel_mean = (127.5, 127.5, 127.5)
+pixel_std = (127.5, 127.5, 127.5)
 
 model = dict(
     type='MCMAModel',
@@ -21,6 +27,7 @@ model = dict(
     text_encoder=dict(pretrained='checkpoints/bert-base-uncased', max_length=77),
     embed_dims=512,
     num_classes=None,              # from the training split
+    data_preprocessor=dict(type='ReIDDataPreprocessor', mean=pixel_mean, std=pixel_std),
     shared_decoder=True,
     # [ours] as in the synthetic twin (configs/mcma/README.md): caption added to the mask
     # tokens, targets = the normalised image's pixels (colour kept).

@@ -4,15 +4,19 @@
 # base (256x128, P x K = 16 x 4) and sets its evaluator to `mos_metric`; num_classes comes from
 # the training split.
 # MoS_wIBN: backbone type 'ResNetIBN' (configs/mos/*_wibn.py).
-# ImageNet weights (a local torchvision resnet50 state_dict, or the ResNet-50-IBN-a release for
-# MoS_wIBN): in a child config, model = dict(backbone=dict(init_cfg=dict(_delete_=True,
-# type='Pretrained', checkpoint='checkpoints/resnet50.pth'))) (docs/mos.md); None = from scratch.
+# ImageNet weights, as the thesis trains MoS (a local torchvision resnet50 state_dict; the
+# MoS_wIBN leaves point at the ResNet-50-IBN-a release); nothing is downloaded and the
+# pre-flight lists a missing file with its config key. Elsewhere:
+#   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/resnet50-0676ba61.pth
+# From scratch (not the thesis recipe): model.backbone.init_cfg=None.
+pretrained = 'checkpoints/resnet50_imagenet.pth'
 _base_ = ['../../_base_/default_runtime.py', '../../_base_/schedules/bot_adam.py']
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mos'],
                       allow_failed_imports=False)
 model = dict(
     type='MoSModel',
-    backbone=dict(type='ReIDResNet', depth=50, last_stride=1, init_cfg=None),
+    backbone=dict(type='ReIDResNet', depth=50, last_stride=1,
+                  init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(type='GlobalPooling', pooling='max'),
     head=dict(type='BNNeckHead', num_classes=None),
     losses=dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),

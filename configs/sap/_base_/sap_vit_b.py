@@ -22,11 +22,13 @@ model = dict(
     num_classes=None,
     num_parts=4,                   # head / upper body (+bag) / lower body / shoes
     part_target=dict(lam=10.0, gamma=0.5, pool='mean'),
-    patch_loss=dict(type='PatchConsistencyDistillLoss', loss_weight=1.0, temperature=0.2,
+    # Target temperature 1: the slides' softmax(A_patch) and softmax(m_hat^T) have none
+    # (docs/sap.md eqs. (3), (4)); the synthetic twin's 0.2 is not the paper's.
+    patch_loss=dict(type='PatchConsistencyDistillLoss', loss_weight=1.0, temperature=1.0,
                     head_reduce='mean'),
     patch_layers=(-3, -2, -1),     # the last three of 12 layers
     proxy=dict(num_heads=1, mapr=True, ffn_ratio=2.0),
-    proxy_loss=dict(type='ProxyConsistencyDistillLoss', loss_weight=1.0, temperature=0.2),
+    proxy_loss=dict(type='ProxyConsistencyDistillLoss', loss_weight=1.0, temperature=1.0),
     ssd=dict(drop_ratio=0.25),
     losses=dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1),
                 triplet=dict(type='TripletLoss', margin=0.3)),
