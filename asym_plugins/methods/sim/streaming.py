@@ -5,8 +5,8 @@ from ``compute_distance`` matrices of the same features, without ever holding an
 ``(Ng, Ng)`` matrix (docs/sim.md, "Large galleries"):
 
 1. **Gallery structure, once, in row tiles** of ``D_gg`` computed from the features:
-   official mode: the graph neighbours ``T``/``B`` of every gallery item and their dependency
-   levels (Method 1), each row's maximum squared distance (the normalisation, Method 2), the
+   official mode: the graph neighbours ``T``/``B`` of every gallery item (Method 1), each
+   row's maximum squared distance (the normalisation, Method 2), the
    ``k_g + 1`` forward lists and from them the expanded k-reciprocal sets with their
    ``exp(-Dgg_n)`` weights (Method 3); equations mode: the ``k_g + 1`` rank lists, the
    reciprocal sets and each item's nearest other gallery item (the certificate bound).
@@ -31,7 +31,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -43,8 +43,7 @@ from ._kernels import (MAX_DISTANCE, SparseRows, _ColumnIndex, check_distances,
                        reciprocal_sets, sparse_min_sum, topk_smallest)
 from .api import _HALF_LIMIT, _check_K, _to_half_values, resolve_sim_params
 from .api_utils import single_thread
-from .graph_inference import (_sequential_slice, dependency_levels, official_graph_distance,
-                              round_half_)
+from .graph_inference import official_graph_distance, round_half_, sequential_graph_distance
 from .mutual_nn import (_first_sets, half_k, query_knn_sets, released_normalise,
                         released_query_weights)
 
@@ -149,12 +148,9 @@ class _Distance:
 @dataclass
 class _Gallery:
     ng: int
-    # official
-    src: Optional[torch.Tensor] = None       # (Ng, n) row of the sequential buffer read
+    # official: graph neighbours and edge weights, gallery weights
     T: Optional[torch.Tensor] = None
     B: Optional[torch.Tensor] = None
-    order: Optional[torch.Tensor] = None
-    counts: Optional[List[int]] = None
     vg: Optional[SparseRows] = None
     # equations
     bmin: Optional[torch.Tensor] = None
@@ -235,13 +231,6 @@ def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, b
             ranks[r0:r1] = topk_smallest(D, width)[1]
         del D
         bar.update(r1 - r0)
-    if need_graph:
-        j_idx = torch.arange(ng, device=dev).unsqueeze(1)
-        G.src = torch.where(G.T < j_idx, G.T, G.T + ng)
-        if p['graph_update'] == 'sequential':
-            levels = dependency_levels(G.T)
-            G.order = torch.argsort(levels, stable=True).to(dev)
-            G.counts = torch.bincount(levels).tolist()
     if not need_mutual:
         return G
     if official:
@@ -329,37 +318,10 @@ def _official_chunk(qg: torch.Tensor, G: _Gallery, p: Dict, budget: int) -> torc
 
 
 def _sequential(qg: torch.Tensor, G: _Gallery, K: int, budget: int, half: bool) -> torch.Tensor:
-    """``sequential_graph_distance`` with the gallery's levels computed once."""
-    nq, ng = qg.shape
-    buf = torch.empty((2 * ng, nq), dtype=qg.dtype, device=qg.device)
-    buf[ng:].copy_(qg.t())
-    workers = torch.get_num_threads() if qg.device.type == 'cpu' else 1
-    workers = max(1, min(workers, nq))
-    bounds = [round(nq * w / workers) for w in range(workers + 1)]
-    jobs = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w + 1] > bounds[w]]
-    args = (buf, G.src, G.B, G.order, G.counts, K, budget, half)
-    with single_thread():
-        if len(jobs) == 1:
-            _sequential_slice(*args, *jobs[0])
-        else:
-            import threading
-            errors = []
-
-            def run(q0, q1):
-                try:
-                    _sequential_slice(*args, q0, q1)
-                except BaseException as e:  # pragma: no cover - re-raised below
-                    errors.append(e)
-
-            threads = [threading.Thread(target=run, args=job) for job in jobs]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if errors:
-                raise errors[0]
-    out = buf[:ng].t().contiguous()
-    return out
+    """The dense path's sequential graph step on the chunk (queries never interact)."""
+    workers = torch.get_num_threads()
+    with single_thread():  # as the dense path: one intra-op thread per query slice
+        return sequential_graph_distance(qg, G.T, G.B, K, budget, half, workers=workers)
 
 
 def _equations_graph(qg: torch.Tensor, qidx_rows: Callable[[torch.Tensor], torch.Tensor],

@@ -1,0 +1,210 @@
+"""SIM at gallery scale: streaming SIM from features, time and peak memory vs gallery size.
+
+Synthetic clustered features (``--dim`` 2048, about 27 gallery and 4 query images per identity,
+as MSMT17's test split) at growing gallery sizes (``--sizes``, default 10k, 20k, 40k and
+MSMT17's 82,161; ``Nq = Ng / 7``). Each size runs in its own child process of the shared
+harness (``harness.py``): one timed call of :func:`similarity_inference_features` (gallery
+structure, then queries in chunks: SIM, evaluation and the top-100 ranking), then a separate
+child for the peak memory (peak RSS growth over the call: the two feature arrays are made
+before it). Then a power law ``t = a * Ng^b`` is fitted to the times (and to the memory) and
+projected to ``--project`` (1M) gallery images; the assumptions are printed with it.
+
+The Market-scale row (3368 x 15913, ``--market``) times the dense path (``compute_distance``
+of both matrices, ``similarity_inference``, ``evaluate_rank``, stable top-100) against the
+streaming path on the same features, in the harness's thread modes, and checks that both give
+the same R1/mAP/mINP and top-100 lists.
+
+Examples::
+    python tools/benchmarks/bench_sim_scale.py --quick          # correctness smoke run (< 60 s)
+    python tools/benchmarks/bench_sim_scale.py --sizes 10000 20000 --modes 2 --market
+    python tools/benchmarks/bench_sim_scale.py --sizes 82161 --modes 2 --no-market  # MSMT17
+"""
+import argparse
+import math
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import harness  # noqa: E402
+
+IMGS_PER_ID = 27  # MSMT17 test: 82,161 gallery images of 3,060 identities
+MARKET = (3368, 15913)
+#: Noise around the identity centres (unit-variance centres): R1 well below 100% at 2048-d.
+NOISE = 3.0
+
+
+def make_features(ng: int, nq: int, dim: int, seed: int = 0):
+    """Clustered features: identity centres plus noise; query camera 0, gallery cameras 1-5
+    (identity 0's gallery on camera 0: the market rule removes it, its queries are skipped)."""
+    import numpy as np
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    n_ids = max(2, ng // IMGS_PER_ID)
+    g_ids = torch.arange(ng) % n_ids
+    q_ids = torch.arange(nq) % n_ids
+    cent = torch.randn(n_ids, dim, generator=g)
+    gf = cent[g_ids] + NOISE * torch.randn(ng, dim, generator=g)
+    qf = cent[q_ids] + NOISE * torch.randn(nq, dim, generator=g)
+    gc = 1 + (torch.arange(ng) % 5)
+    gc[g_ids == 0] = 0
+    return (qf, gf, q_ids.numpy(), g_ids.numpy(), np.zeros(nq, dtype=np.int64),
+            gc.numpy())
+
+
+def _size(args):
+    ng = int(args.size)
+    return ng, args.nq or max(1, ng // args.nq_ratio)
+
+
+def _metrics_json(m, topk_index):
+    import hashlib
+    return dict(R1=float(m.cmc[0]), mAP=float(m.mAP), mINP=float(m.mINP),
+                topk_sha=hashlib.sha1(topk_index.tobytes()).hexdigest())
+
+
+def side_stream(args, data_dir):
+    from asym_plugins.methods.sim import similarity_inference_features
+    ng, nq = _size(args)
+    qf, gf, qp, gp, qc, gc = make_features(ng, nq, args.dim)
+
+    def run():
+        return similarity_inference_features(qf, gf, q_pids=qp, g_pids=gp, q_camids=qc,
+                                             g_camids=gc, topk=100,
+                                             memory_budget=args.memory_budget,
+                                             progress=args.progress)
+
+    def to_json(r):
+        out = _metrics_json(r.metrics, r.topk_index)
+        out.update(chunk=r.chunk_queries, chunks=r.num_chunks, tile=r.tile_rows,
+                   gallery_s=r.seconds['gallery'], queries_s=r.seconds['queries'], nq=nq, ng=ng)
+        return out
+    return harness.Prepared(run=run, warmup=lambda: None, to_json=to_json)
+
+
+def side_dense(args, data_dir):
+    import torch
+    from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
+    from asym_plugins.methods.sim import similarity_inference
+    ng, nq = _size(args)
+    qf, gf, qp, gp, qc, gc = make_features(ng, nq, args.dim)
+
+    def run():
+        qn, gn = l2_normalize(qf), l2_normalize(gf)
+        d = similarity_inference(compute_distance(qn, gn), compute_distance(gn, gn))
+        m = evaluate_rank(d, qp, gp, qc, gc)
+        top = torch.sort(d, dim=1, stable=True).indices[:, :100]
+        return m, top.numpy()
+    return harness.Prepared(run=run, warmup=lambda: None,
+                            to_json=lambda r: _metrics_json(*r))
+
+
+SIDES = {'stream': side_stream, 'dense': side_dense}
+
+
+def _fit(xs, ys):
+    """Least-squares power law ``y = a x^b`` (log-log); returns (a, b)."""
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-9)) for y in ys]
+    n = len(xs)
+    mx, my = sum(lx) / n, sum(ly) / n
+    sxx = sum((x - mx) ** 2 for x in lx)
+    b = sum((x - mx) * (y - my) for x, y in zip(lx, ly)) / sxx if sxx > 0 else 1.0
+    return math.exp(my - b * mx), b
+
+
+def scale_table(args):
+    """One child per size for the time, one for the peak memory."""
+    threads = harness._threads(args.modes[0])
+    script = osp.abspath(__file__)
+    rows = []
+    for ng in args.sizes:
+        argv = ['--size', str(ng), '--dim', str(args.dim), '--nq-ratio', str(args.nq_ratio),
+                '--memory-budget', args.memory_budget, '--repeat', '1', '--warmup', '0']
+        t0 = time.time()
+        r = harness.launch(script, argv, 'stream', threads, 'time', None)
+        res = r['result']
+        mem = None
+        if not args.no_memory:
+            mem = harness.launch(script, argv, 'stream', 1, 'memory', None)['peak_mb']
+        feats_mb = (ng + res['nq']) * args.dim * 4 / 2**20
+        rows.append(dict(res, seconds=r['times'][0], peak_mb=mem, feats_mb=feats_mb))
+        harness._progress(f'Ng={ng}: {r["times"][0]:.1f} s, peak RSS growth '
+                          f'{"-" if mem is None else f"{mem:.0f} MB"} ({time.time() - t0:.0f} s '
+                          'with the memory run)')
+    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+    print()
+    print(f'== streaming SIM (official, SYSU preset), {args.dim}-d features, Nq = Ng/'
+          f'{args.nq_ratio}, memory budget {args.memory_budget}, {threads} thread(s); '
+          f'1-min load average at the end {load:.1f} ==')
+    print(f'{"Ng":>8} {"Nq":>7} {"time s":>8} {"gallery s":>9} {"queries s":>9} '
+          f'{"chunk":>6} {"peak MB":>8} {"feats MB":>8} {"R1":>6} {"mAP":>6}')
+    for r in rows:
+        pk = '-' if r['peak_mb'] is None else f'{r["peak_mb"]:.0f}'
+        print(f'{r["ng"]:>8} {r["nq"]:>7} {r["seconds"]:>8.1f} {r["gallery_s"]:>9.1f} '
+              f'{r["queries_s"]:>9.1f} {r["chunk"]:>6} {pk:>8} {r["feats_mb"]:>8.0f} '
+              f'{100 * r["R1"]:>6.2f} {100 * r["mAP"]:>6.2f}')
+    print('(peak MB: peak RSS growth over the call, separate 1-thread run, the two feature '
+          'arrays excluded; feats MB: their size)')
+    if len(rows) >= 2:
+        a, b = _fit([r['ng'] for r in rows], [r['seconds'] for r in rows])
+        t1m = a * args.project ** b
+        print(f'time fit: t = {a:.3g} * Ng^{b:.2f} s -> Ng = {args.project:,}: '
+              f'{t1m:.0f} s ({t1m / 3600:.1f} h), Nq = Ng/{args.nq_ratio}')
+        if all(r['peak_mb'] is not None for r in rows):
+            am, bm = _fit([r['ng'] for r in rows], [max(r['peak_mb'], 1) for r in rows])
+            print(f'memory fit: peak = {am:.3g} * Ng^{bm:.2f} MB -> Ng = {args.project:,}: '
+                  f'{am * args.project ** bm:.0f} MB (the budget caps the chunk term; the '
+                  'gallery structure grows as Ng x k)')
+        print('assumptions: time is dominated by the two feature products (Ng^2 d and '
+              'Nq Ng d, quadratic in Ng at a fixed Nq/Ng), the per-query SIM work grows as '
+              'Ng per query; same machine, threads and load as measured here.')
+    return rows
+
+
+def check_same(results):
+    a, b = results['dense'], results['stream']
+    for k in ('R1', 'mAP', 'mINP', 'topk_sha'):
+        assert a[k] == b[k], f'{k}: dense {a[k]} vs stream {b[k]}'
+    return (f'same R1 {100 * a["R1"]:.2f} / mAP {100 * a["mAP"]:.2f} / mINP '
+            f'{100 * a["mINP"]:.2f} and identical top-100 lists (dense vs streaming)')
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--sizes', type=int, nargs='+', default=[10000, 20000, 40000, 82161])
+    p.add_argument('--dim', type=int, default=2048)
+    p.add_argument('--nq-ratio', dest='nq_ratio', type=int, default=7)
+    p.add_argument('--memory-budget', dest='memory_budget', default='4GB')
+    p.add_argument('--project', type=int, default=1_000_000)
+    p.add_argument('--market', action=argparse.BooleanOptionalAction, default=True,
+                   help='the dense vs streaming row at Market scale (3368 x 15913)')
+    p.add_argument('--progress', action='store_true', help='progress bars in the children')
+    p.add_argument('--size', type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--nq', type=int, default=None, help=argparse.SUPPRESS)
+    harness.add_arguments(p, quick_help='small sizes (1.5k, 3k gallery, 256-d) and a small '
+                                        'dense-vs-streaming check: correctness only (< 60 s)')
+    args = p.parse_args(argv)
+    if harness.is_child(args):
+        return harness.child_main(args, SIDES)
+    harness.resolve(args)
+    if args.quick:
+        args.sizes, args.dim = [1500, 3000], 256
+    scale_table(args)
+    if args.market:
+        nq, ng = (300, 2100) if args.quick else MARKET
+        margv = ['--size', str(ng), '--nq', str(nq), '--dim', str(args.dim),
+                 '--memory-budget', args.memory_budget]
+        margv += ['--repeat', str(args.repeat), '--warmup', '0']
+        harness.run(args, [harness.Side('dense', 'dense path'),
+                           harness.Side('stream', 'streaming')],
+                    reference='dense', check=check_same, argv=margv,
+                    title=f'dense vs streaming SIM at {"a small" if args.quick else "Market"} '
+                          f'scale ({nq} x {ng}, {args.dim}-d)')
+
+
+if __name__ == '__main__':
+    main()
