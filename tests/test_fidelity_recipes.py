@@ -93,3 +93,20 @@ def test_mcma_paper_configs_normalise_as_their_vit_weights(path):
     img = torch.tensor([0, 255], dtype=torch.uint8).reshape(1, 1, 2).expand(3, 1, 2).clone()
     out = prep(dict(inputs=[img], data_samples=None), False)['inputs']
     assert torch.allclose(out.flatten().unique(), torch.tensor([-1.0, 1.0]))
+
+
+REAL_DATA = MOS_PAPER + SAP_PAPER + MCMA_PAPER
+
+
+@pytest.mark.parametrize('path', REAL_DATA)
+def test_real_data_config_headers_name_paper_row_numbers_and_differences(path):
+    header = []
+    for line in open(path):
+        if not line.startswith('#'):
+            break
+        header.append(line)
+    text = ''.join(header)
+    assert '# Paper: ' in text and '# Table row: ' in text and 'target ' in text, path
+    base = text.split('listed in the header of ')[1].split('.py')[0] + '.py'
+    base_text = open(osp.join(osp.dirname(path), base)).read()
+    assert '# Deliberate differences from the ' in base_text, base

@@ -2,6 +2,9 @@
 # Needs data/market1501, the ImageNet ViT-B/16 weights at vit_checkpoint and the teacher masks
 # under data/market1501/part_masks/bounding_box_train/ (Pascal-Person-Part PNGs, same stems).
 # Reported (thesis): 90.5 mAP / 96.0 R1.
+# Paper: SAP (the thesis' SAP chapter).
+# Table row: Market-1501, SAP (ViT-B/16); target mAP 90.5 / R1 96.0.
+# Deliberate differences: every one is listed in the header of ./_base_/sap_vit_b.py.
 _base_ = ['../_base_/datasets/market1501.py', './_base_/sap_vit_b.py']
 data_root = 'data/market1501'
 mask_root = 'data/market1501/part_masks'

@@ -6,6 +6,11 @@
 #                   torchvision vit_b_16), converted on load;
 #   text_encoder_path: a `save_pretrained` folder of bert-base-uncased (config.json, vocab.txt,
 #                   model.safetensors).
+# Deliberate differences from the slides (all [ours]; docs/mcma.md "Design choices"): the
+# training recipe is IRRA's (the slides give none); linear projections to the joint space; the
+# decoder's wiring (2 pre-norm layers, caption added to the mask tokens: prompt='token+mask');
+# reconstruction targets = the normalised image's pixels (norm_pix=False); relation vectors
+# mu_a - mu_c and a linear deviation predictor; random erasing fills with the ImageNet mean.
 _base_ = ['../../_base_/default_runtime.py']   # data: a caption dataset base
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.mcma'],
                       allow_failed_imports=False)

@@ -4,6 +4,10 @@
 # L2-normalised. A leaf adds a dataset base, the teacher's mask_root and applies the `sap_*`
 # data keys below (the train pipeline loads the teacher's part mask, so flip / pad-crop move it
 # with the image); num_classes comes from the training split.
+# Deliberate differences from the thesis (all [ours]; docs/sap.md): SSD's drop probability
+# min(1, drop_ratio * N * p(i)) (the scaling of the redundancy p to a drop ratio); attention
+# maps averaged over heads before L_patch (head_reduce='mean'); part features scaled by 1/K in
+# the test feature (part_feature_scale). Target temperature 1 as in the slides.
 _base_ = ['../../_base_/default_runtime.py']
 custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.sap'],
                       allow_failed_imports=False)
