@@ -236,7 +236,7 @@ def _official_graph(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor
     budget, half = p['chunk_size'], p['input_dtype'] == 'float16'
     T, B = released_graph_neighbours(gg, p['lam'], p['n_graph'], budget, p['ties'], half)
     if p['graph_update'] == 'sequential':
-        workers = torch.get_num_threads()
+        workers = p.get('workers') or torch.get_num_threads()
         with single_thread():  # small elementwise ops: one intra-op thread per query slice
             return sequential_graph_distance(qg, T, B, p['K'], budget, half, workers=workers)
     return official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
@@ -298,8 +298,16 @@ def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional
     stages = {'graph': 2, 'mutual': 2}.get(p['components'], 3)
     with torch.no_grad(), _progress(total=stages, desc=f'SIM ({mode})', unit='stage',
                                     enabled=progress) as bar:
-        run = _official if mode == 'official' else _equations
-        out = run(qg, gg, p, bar)
+        if mode == 'official':
+            # The torch thread setting becomes the number of query slices of the sequential graph
+            # step; everything else runs on one intra-op thread (its ops are small or memory
+            # bound, and on a busy machine a second OpenMP thread made them several times slower:
+            # tools/benchmarks/bench_rerank.py, "2 threads + load").
+            p = dict(p, workers=torch.get_num_threads())
+            with single_thread():
+                out = _official(qg, gg, p, bar)
+        else:
+            out = _equations(qg, gg, p, bar)
     return from_output(out, like)
 
 
