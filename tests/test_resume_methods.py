@@ -222,11 +222,6 @@ def test_mcma_resume(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    'checkpoints do not hold the torch/numpy/python RNG states (MMEngine saves none and '
-    'PortableCheckpointHook adds none), so after --resume the SSD target dropping (and any '
-    'random augmentation, masking or dropout) draws another random stream than the '
-    'uninterrupted run: the resumed weights differ'))
 def test_sap_resume_with_ssd_replays_the_random_stream(tmp_path):
     _resume_vs_uninterrupted(tmp_path, 'sap_ssd')
 

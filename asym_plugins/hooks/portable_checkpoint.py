@@ -1,8 +1,13 @@
-"""Checkpoint hooks: portable (``weights_only``-loadable) checkpoints, strict resume, and
-keep-last-N that deletes an old checkpoint only once the new one is in place."""
+"""Checkpoint hooks: portable (``weights_only``-loadable) checkpoints, strict resume, random
+states carried over a resume, and keep-last-N that deletes an old checkpoint only once the new
+one is in place."""
 import os
 import os.path as osp
+import random
 import re
+
+import numpy as np
+import torch
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
@@ -43,6 +48,12 @@ class PortableCheckpointHook(Hook):
     (:func:`asym_plugins.engine.checkpoint.check_resume_compatible`), else the run stops with
     the differences listed.
 
+    It also saves the python / numpy / torch random states (``asym_rng_state``) and restores
+    them on resume, so random augmentation, masking, dropout and SAP's supervision drop draw
+    the stream an uninterrupted run would have drawn (exactly so when no validation runs
+    between the checkpoint and the next epoch, and without persistent data-loader workers,
+    whose own states are not in the checkpoint).
+
     ``tools/train.py`` adds this hook when a config lacks it; other training scripts add
     ``custom_hooks = [dict(type='PortableCheckpointHook')]``.
     """
@@ -56,6 +67,7 @@ class PortableCheckpointHook(Hook):
             meta = checkpoint.setdefault('meta', {})
             meta['asym_model_fingerprint'] = model_fingerprint(model_cfg)
             meta['asym_model_cfg'] = model_config_text(model_cfg)
+        checkpoint[RNG_KEY] = rng_state()
         hub = checkpoint.get('message_hub')
         if not isinstance(hub, dict) or 'log_scalars' not in hub:
             return
@@ -78,6 +90,38 @@ class PortableCheckpointHook(Hook):
                                 model_cfg=(getattr(runner, 'cfg', None) or {}).get('model'),
                                 source=repr(getattr(runner, '_load_from', None) or
                                             'the checkpoint'))
+        if RNG_KEY in checkpoint:
+            set_rng_state(checkpoint[RNG_KEY])
+
+
+RNG_KEY = 'asym_rng_state'
+
+
+def rng_state() -> dict:
+    """The python, numpy, torch (CPU and every CUDA device) random states as plain tensors,
+    ints and floats (loadable with ``weights_only=True``)."""
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = dict(python_version=int(version), python_mt=torch.tensor(mt, dtype=torch.int64),
+                 python_gauss=gauss, numpy_name=str(name),
+                 numpy_keys=torch.from_numpy(keys.astype(np.int64)), numpy_pos=int(pos),
+                 numpy_has_gauss=int(has_gauss), numpy_cached=float(cached),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` saved (CUDA states only when the devices match)."""
+    random.setstate((state['python_version'], tuple(state['python_mt'].tolist()),
+                     state['python_gauss']))
+    np.random.set_state((state['numpy_name'], state['numpy_keys'].numpy().astype(np.uint32),
+                         state['numpy_pos'], state['numpy_has_gauss'], state['numpy_cached']))
+    torch.set_rng_state(state['torch'])
+    cuda = state.get('cuda')
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 @HOOKS.register_module()
