@@ -90,8 +90,8 @@ def test_results_are_picklable_plain_cpu_data():
     metric = ReIDMetric()
     metric.process(None, to_samples(*make_world(2, nq=3, ng=4)))
     item = pickle.loads(pickle.dumps(metric.results))[0]
-    assert set(item) == {'feature', 'pid', 'camid', 'split', 'img_path'}
-    assert isinstance(item['img_path'], str)
+    assert set(item) == {'feature', 'pid', 'camid', 'split', 'img_path', 'modality'}
+    assert isinstance(item['img_path'], str) and item['modality'] == 'visible'
     assert item['feature'].device.type == 'cpu' and isinstance(item['pid'], int)
 
 
@@ -140,7 +140,12 @@ def test_save_features_atomic(tmp_path):
     run_metric(ReIDMetric(save_features=str(path)), to_samples(*world))
     with np.load(path) as z:  # no pickle needed: paths are a plain unicode array
         assert set(z.files) == {'qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids',
-                                'q_img_paths', 'g_img_paths'}
+                                'q_img_paths', 'g_img_paths', 'q_modalities', 'g_modalities',
+                                'metric', 'normalize_feature', 'metric_class'}
+        # the distance settings the numbers were computed with (tools/rerank.py reuses them)
+        assert (str(z['metric']), bool(z['normalize_feature']), str(z['metric_class'])) == \
+            ('euclidean', False, 'ReIDMetric')
+        assert set(z['q_modalities'].tolist()) == {'visible'}
         np.testing.assert_array_equal(z['qf'], world[0])
         np.testing.assert_array_equal(z['g_camids'], world[5])
         assert z['q_img_paths'].tolist() == [f'query/{p}.jpg' for p in world[2]]
@@ -153,9 +158,11 @@ def test_save_features_without_img_paths_keeps_the_old_keys(tmp_path):
     samples = to_samples(*make_world(5))
     for s in samples:
         s.pop('img_path')
+        s.pop('modality')
     run_metric(ReIDMetric(save_features=str(path)), samples)
     with np.load(path) as z:
-        assert set(z.files) == {'qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids'}
+        assert set(z.files) == {'qf', 'gf', 'q_pids', 'g_pids', 'q_camids', 'g_camids',
+                                'metric', 'normalize_feature', 'metric_class'}
 
 
 def test_errors():
