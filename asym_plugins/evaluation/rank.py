@@ -21,9 +21,9 @@ numpy, which is several times faster there. Only per-query vectors span the whol
 
 Threads: on CPU the evaluation runs with one intra-op thread (torch's setting is restored
 afterwards). Its kernels are short and memory-bound, so a second thread gains little, while on a
-busy machine (data-loader workers, CI) torch's threads spin-wait at every op's barrier: measured
-at Market scale, 2 threads were up to 14x slower than 1 and 80x beside a CPU load
-(``tools/benchmarks/bench_eval.py``).
+busy machine (data-loader workers, CI) torch's threads spin-wait at every op's barrier: at
+Market scale on a busy 2-core machine, 2 threads were 14x slower than 1, and 83x beside two
+busy processes, before this (``tools/benchmarks/bench_eval.py``).
 """
 import contextlib
 import logging

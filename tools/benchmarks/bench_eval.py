@@ -29,7 +29,7 @@ within 1e-5, as the Cython peers sum AP in float32) and prints the table of ``ha
 Usage::
     python tools/benchmarks/bench_eval.py --quick        # 600 x 3000, 1 thread, correctness
     python tools/benchmarks/bench_eval.py --torchreid-src ~/src/deep-person-reid \\
-        --fastreid-src ~/src/fast-reid                   # Market scale, 3 thread modes
+        --fastreid-src ~/src/fast-reid                   # Market scale, 4 thread modes
 """
 import argparse
 import glob
@@ -123,10 +123,14 @@ def find_pyx(peer: str, src: str) -> str:
             names = [n for n in z.namelist() if n.endswith('rank_cylib/rank_cy.pyx')]
             if not names:
                 raise SystemExit(f'{opt} {src}: the wheel holds no rank_cylib/rank_cy.pyx')
-            out = osp.join(tempfile.mkdtemp(prefix=f'asym_{peer}_pyx_'), 'rank_cy.pyx')
-            with open(out, 'wb') as f:
-                f.write(z.read(names[0]))
-            return out
+            text = z.read(names[0])
+        out_dir = osp.join(tempfile.gettempdir(), 'asym_bench_cython',
+                           f'{peer}_pyx_{hashlib.sha1(text).hexdigest()[:12]}')
+        os.makedirs(out_dir, exist_ok=True)
+        out = osp.join(out_dir, 'rank_cy.pyx')
+        with open(out, 'wb') as f:
+            f.write(text)
+        return out
     for rel in PYX_CANDIDATES[peer]:
         p = osp.join(src, rel)
         if osp.isfile(p):
@@ -195,6 +199,7 @@ def side_ours(args, data):
 
     return harness.Prepared(
         run=run, warmup=lambda: (evaluate_rank(*_tiny(), 10), run()), sync=sync,
+        memory_warmup=lambda: evaluate_rank(*_tiny(), 10),
         cuda_device=dev if dev.type == 'cuda' else None,
         to_json=lambda r: _result(r.cmc, r.mAP, r.mINP, r.num_valid))
 
@@ -212,6 +217,7 @@ def side_torchreid_py(args, data):
 
     return harness.Prepared(
         run=run, warmup=lambda: evaluate_rank(*_tiny(), 10, use_cython=False),
+        memory_warmup=lambda: evaluate_rank(*_tiny(), 10, use_cython=False),
         to_json=lambda r: _result(r[0], r[1]))
 
 
@@ -229,8 +235,10 @@ def _side_cython(peer):
                 return _result(r[0], np.mean(r[1]), np.mean(r[2]), len(r[1]))
             return _result(r[0], r[1])
 
-        return harness.Prepared(run=run, warmup=lambda: mod.evaluate_cy(*_tiny(), 10, False),
-                                to_json=to_json)
+        def tiny():
+            return mod.evaluate_cy(*_tiny(), 10, False)
+
+        return harness.Prepared(run=run, warmup=tiny, memory_warmup=tiny, to_json=to_json)
     return factory
 
 

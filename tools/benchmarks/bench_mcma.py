@@ -133,6 +133,7 @@ def side(variant):
         dev = torch.device(args.device)
         return harness.Prepared(
             run=lambda: step(model, opt, batch),
+            memory_warmup=lambda: step(model, opt, batch),  # optimiser state, lazy buffers
             sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
             cuda_device=dev if dev.type == 'cuda' else None,
             to_json=lambda losses: dict(

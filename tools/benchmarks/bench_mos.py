@@ -98,9 +98,9 @@ RANK_LABELS = {'euclidean': 'Euclidean distances', 'jaccard': 'hard Jaccard all 
                'cp': 'CP re-score top-R'}
 
 
-def _prepared(device, run, to_json):
+def _prepared(device, run, to_json, memory_warmup=None):
     return harness.Prepared(
-        run=run, to_json=to_json,
+        run=run, to_json=to_json, memory_warmup=memory_warmup,
         sync=(lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else None,
         cuda_device=device if device.type == 'cuda' else None)
 
@@ -111,7 +111,7 @@ def train_side(feats, variant):
         device = torch.device(args.device)
         a = argparse.Namespace(**{**vars(args), 'features': feats})
         fn = build_train_variants(a, device)[variant]
-        return _prepared(device, fn, lambda loss: dict(loss=loss))
+        return _prepared(device, fn, lambda loss: dict(loss=loss), memory_warmup=fn)
     return factory
 
 

@@ -99,7 +99,7 @@ def side(variant):
             return {k: float(v.detach()) for k, v in losses.items() if k.startswith('loss')}
 
         return harness.Prepared(
-            run=step, sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
+            run=step, memory_warmup=step, sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
             cuda_device=dev if dev.type == 'cuda' else None,
             to_json=lambda losses: dict(losses=losses))
     return factory

@@ -65,13 +65,16 @@ class Prepared(NamedTuple):
     ``run``: the timed call; ``warmup``: untimed call(s) before timing (default: ``run``);
     ``to_json``: turns ``run``'s output into JSON data the parent can compare across sides;
     ``sync``: called after each call inside the timed region (e.g. ``torch.cuda.synchronize``);
-    ``cuda_device``: when set, peak memory is CUDA ``max_memory_allocated`` on it.
+    ``cuda_device``: when set, peak memory is CUDA ``max_memory_allocated`` on it;
+    ``memory_warmup``: the warm-up of the memory run (default: none). Keep it small: after a
+    full-size warm-up the allocator reuses the freed pages and the call's growth reads ~0.
     """
     run: Callable[[], object]
     warmup: Optional[Callable[[], object]] = None
     to_json: Optional[Callable[[object], object]] = None
     sync: Optional[Callable[[], None]] = None
     cuda_device: Optional[object] = None
+    memory_warmup: Optional[Callable[[], object]] = None
 
 
 class Side(NamedTuple):
@@ -100,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser, quick_help: Optional[str] = N
     g.add_argument('--load-procs', type=int, default=2,
                    help="busy processes started beside the child in the '+load' modes")
     g.add_argument('--no-memory', action='store_true', help='skip the peak-memory runs')
+    g.add_argument('--memory-only', action='store_true', help='only the peak-memory runs')
     g.add_argument('--json-out', default=None, help='also write the table as JSON here')
     g.add_argument('--harness-child', default=None, help=argparse.SUPPRESS)
     g.add_argument('--harness-threads', type=int, default=1, help=argparse.SUPPRESS)
@@ -116,6 +120,8 @@ def resolve(args) -> None:
         args.repeat = 1 if args.quick else 3
     if args.quick:
         args.no_memory = True
+    if args.memory_only:
+        args.modes, args.no_memory = [], False
     if args.repeat < 1 or args.rounds < 1 or args.warmup < 0:
         raise SystemExit('--repeat and --rounds must be >= 1, --warmup >= 0')
 
@@ -187,9 +193,13 @@ def child_main(args, factories: Dict[str, Callable]) -> None:
     prep = factories[name](args, args.harness_data)
     setup_s = time.perf_counter() - t0
     sync = prep.sync or (lambda: None)
-    warm = prep.warmup or prep.run
-    for _ in range(args.warmup):
-        warm()
+    if args.harness_task == 'time':
+        warm = prep.warmup or prep.run
+        for _ in range(args.warmup):
+            warm()
+            sync()
+    elif prep.memory_warmup is not None:
+        prep.memory_warmup()
         sync()
     out = None
     rec = dict(side=name, threads=args.harness_threads, setup_s=setup_s)
@@ -289,6 +299,10 @@ def _parent_argv() -> List[str]:
     return out
 
 
+def _progress(msg: str) -> None:
+    print(f'[harness] {msg}', file=sys.stderr, flush=True)
+
+
 def _threads(mode: str) -> int:
     return int(mode[0])
 
@@ -317,6 +331,8 @@ def run(args, sides: Sequence[Side], data: Optional[str] = None,
             for _ in range(args.rounds):
                 for s in active:
                     r = launch(script, argv, s.name, _threads(mode), 'time', data, timeout)
+                    _progress(f'{MODE_LABEL[mode]}: {s.label} '
+                              + ' '.join(_fmt_s(t) for t in r['times']) + ' s')
                     times[s.name] += r['times']
                     setup.setdefault(s.name, r['setup_s'])
                     results.setdefault(s.name, r['result'])
@@ -327,7 +343,9 @@ def run(args, sides: Sequence[Side], data: Optional[str] = None,
     if not args.no_memory:
         for s in sides:
             r = launch(script, argv, s.name, 1, 'memory', data, timeout)
+            _progress(f'peak memory: {s.label} {r["peak_mb"]:.0f} MB')
             memory[s.name] = (r['peak_mb'], r['peak_kind'])
+            results.setdefault(s.name, r['result'])
     failure = None
     try:
         verdict = check(results) if check else None
