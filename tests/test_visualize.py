@@ -298,6 +298,7 @@ def test_world_sheets_every_preset(tmp_path):
 
 # ------------------------------------------------------------------------------ errors, docs
 def test_clear_errors(tmp_path, ir_run):
+    from asym_plugins.engine.cli import UserError
     _, ckpt, npz, feats = ir_run
     with pytest.raises(FileNotFoundError, match='checkpoint'):
         visualize('ranklist', '--config', TINY_IR, '--checkpoint', tmp_path / 'no.pth',
@@ -308,11 +309,11 @@ def test_clear_errors(tmp_path, ir_run):
         visualize('ranklist', '--features', old, '--out', tmp_path / 'x.png')
     with pytest.raises(FileNotFoundError, match='--config'):
         visualize('ranklist', '--features', npz, '--out', tmp_path / 'x.png')
-    with pytest.raises(SystemExit, match='unknown preset'):
+    with pytest.raises(UserError, match='unknown preset'):
         visualize('world', '--preset', 'underwater', '--out-dir', tmp_path)
-    with pytest.raises(SystemExit, match='--features'):
+    with pytest.raises(UserError, match='--features'):
         visualize('sim', '--out', tmp_path / 'x.png')
-    with pytest.raises(SystemExit, match='SAPModel'):
+    with pytest.raises(UserError, match='SAPModel'):
         visualize('sap', '--config', TINY_IR, '--checkpoint', ckpt, '--out', tmp_path / 'x.png')
     with pytest.raises(ValueError, match='out of range'):
         visualize('ranklist', '--features', npz, '--config', TINY_IR, '--queries', 10 ** 6,

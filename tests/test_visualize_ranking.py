@@ -48,7 +48,8 @@ def test_plain_metrics_and_explicit_metric_use_the_feature_distance():
 def test_mos_with_cp_and_no_prior_says_what_to_do():
     feats = _feats(np.random.default_rng(2))
     cfg = Config(dict(test_evaluator=dict(type='asym.MoSMetric', cp_lambda=0.5)))
-    with pytest.raises(SystemExit, match='--metric euclidean'):
+    from asym_plugins.engine.cli import UserError
+    with pytest.raises(UserError, match='--metric euclidean'):
         visualize.method_distance(feats, argparse.Namespace(metric=None), cfg, None)
 
 
@@ -63,3 +64,15 @@ def test_legend_is_drawn_under_the_rows():
     strip = with_legend[-layout.margin - layout.legend_h:-layout.margin]
     assert (strip < 255).any()          # text was written
     assert (plain[-layout.margin:] == 255).all()
+
+
+def test_cli_stop_is_one_line_exit_2(tmp_path):
+    """A user mistake stops with "visualize.py: error: ..." and exit 2, no traceback."""
+    import subprocess
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), 'sim', '--out',
+                           str(tmp_path / 'x.png')], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert 'error: give --features NPZ' in proc.stderr and 'Traceback' not in proc.stderr
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/visualize.py'), 'sim', '--out',
+                           str(tmp_path / 'x.png'), '--debug'], capture_output=True, text=True)
+    assert proc.returncode == 1 and 'Traceback' in proc.stderr

@@ -26,6 +26,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from asym_plugins.engine.cli import ConfigError, add_debug_flag, run_cli  # noqa: E402
+
 PRESETS = ('holistic', 'occluded', 'partial', 'infrared', 'text')
 
 
@@ -101,6 +103,8 @@ def parse_args(argv=None):
     p.add_argument('--max-gallery', type=int, default=5)
     p.add_argument('--masks', action='store_true', help='blend the part masks over the images')
     p.add_argument('--out-dir', required=True, help='writes world_<preset>.png there')
+    for sp in sub.choices.values():
+        add_debug_flag(sp)
     args = parser.parse_args(argv)
     if getattr(args, 'topk', 1) < 1:
         parser.error('--topk must be >= 1')
@@ -135,7 +139,7 @@ def load_ranking_inputs(args):
     ``--features`` and / or ``--config`` + ``--checkpoint``."""
     from asym_plugins.visualization import sources
     if not args.features and not (args.config and args.checkpoint):
-        raise SystemExit('error: give --features NPZ, or --config and --checkpoint')
+        raise ConfigError('give --features NPZ, or --config and --checkpoint')
     cfg = sources.load_config(args.config, args.cfg_options) if args.config else None
     args._cfg, args._samples = cfg, None
     if args.features:
@@ -225,7 +229,7 @@ def method_distance(feats, args, cfg, samples):
         dist = metric.compute_distmat(torch.as_tensor(feats['qf']).float(),
                                       torch.as_tensor(feats['gf']).float())
     except ValueError as e:
-        raise SystemExit(f'error: {e} (or pass --metric euclidean for a plain feature distance)')
+        raise ConfigError(f'{e} (or pass --metric euclidean for a plain feature distance)')
     return dist, cls.__name__
 
 
@@ -283,13 +287,13 @@ def cmd_sap(args):
     cfg = sources.load_config(args.config, args.cfg_options)
     model = sources.build_model(cfg, args.checkpoint)
     if not hasattr(model, 'part_maps'):
-        raise SystemExit(f'error: {type(model).__name__} has no part_maps(); the sap '
+        raise ConfigError(f'{type(model).__name__} has no part_maps(); the sap '
                          'subcommand needs a SAPModel config (configs/sap/)')
     dataset = sources.build_test_loader(cfg).dataset
     side = [i for i in range(len(dataset))
             if dataset.get_data_info(i).get('split', args.split) == args.split]
     if not side:
-        raise SystemExit(f'error: the test set has no {args.split} sample')
+        raise ConfigError(f'the test set has no {args.split} sample')
     picked = pick_queries(args.num_images, len(side), args.indices)
     teacher_cfg = teacher_config(cfg)
     teacher = build_teacher(teacher_cfg) if teacher_cfg else None
@@ -326,7 +330,7 @@ def mcma_inputs(cfg, checkpoint):
         src += [i] * len(c)
         text.append(t)
     if not text:
-        raise SystemExit('error: no sample carries text_features: the mcma subcommand needs '
+        raise ConfigError('no sample carries text_features: the mcma subcommand needs '
                          'an MCMA config whose test set has captions (configs/mcma/)')
     return dict(text=torch.cat(text), image=torch.stack([s.pred_feature.cpu().float()
                                                          for s in samples]),
@@ -373,7 +377,7 @@ def cmd_world(args):
     presets = list(PRESETS) if 'all' in args.preset else args.preset
     bad = sorted(set(presets) - set(PRESETS))
     if bad:
-        raise SystemExit(f'error: unknown preset(s) {bad}; choose from {list(PRESETS)} or all')
+        raise ConfigError(f'unknown preset(s) {bad}; choose from {list(PRESETS)} or all')
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
     for preset in presets:
@@ -399,4 +403,4 @@ def main(argv: Optional[List[str]] = None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from asym_plugins.engine.cli import MissingInputError
 from asym_plugins.evaluation.metrics.reid_metric import FEATURE_KEYS, PATH_KEYS
 from asym_plugins.evaluation.metrics.reid_metric import load_features_npz as _load_features
 
@@ -23,7 +24,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     from asym_plugins.engine.launch import (check_cfg_option_keys, check_local_paths,
                                             fill_num_classes)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'config {path!r} does not exist.')
+        raise MissingInputError(f'config {path!r} does not exist.')
     cfg = Config.fromfile(path)
     check_cfg_option_keys(cfg, cfg_options)
     if cfg_options:
@@ -40,7 +41,7 @@ def build_model(cfg, checkpoint: str, device: Optional[str] = None):
 
     from asym_plugins.engine.checkpoint import load_checkpoint_strict
     if not checkpoint or not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist (train one with '
+        raise MissingInputError(f'checkpoint {checkpoint!r} does not exist (train one with '
                                 f'tools/train.py {osp.basename(cfg.filename or "CONFIG")}).')
     model = MODELS.build(copy.deepcopy(cfg.model))
     load_checkpoint_strict(SimpleNamespace(model=model), checkpoint,
@@ -127,7 +128,7 @@ class ImageSource:
         hint = ('pass --config (the config the features were computed with) so that its test '
                 'set can provide the images' if self.dataset is None else
                 "the config's test set has no image with that path")
-        raise FileNotFoundError(f'image {path!r} not found: {hint}')
+        raise MissingInputError(f'image {path!r} not found: {hint}')
 
 
 def dataset_image(dataset, idx: int) -> np.ndarray:
