@@ -239,3 +239,72 @@ def test_rerank_tool_stream_prints_the_dense_numbers_and_writes_the_ranking(tmp_
         rerank.main([str(path), '--stream', '--memory-budget', 'much'])
     with pytest.raises(ConfigError, match='add --stream'):
         rerank.main([str(path), '--out', str(out)])
+
+
+def _reid_results(qf, gf, qp, gp, qc, gc):
+    from asym_plugins.evaluation import ReIDMetric
+    m = ReIDMetric()
+    samples = [dict(pred_feature=f, pid=int(p), camid=int(c), split='query')
+               for f, p, c in zip(qf, qp, qc)]
+    samples += [dict(pred_feature=f, pid=int(p), camid=int(c), split='gallery')
+                for f, p, c in zip(gf, gp, gc)]
+    m.process(None, samples)
+    return m.results
+
+
+def test_hooks_stream_a_gallery_beyond_the_budget(monkeypatch):
+    """SIMRerankHook when the dense gallery-gallery matrix exceeds its budget: our ReIDMetric
+    (kind 1) and a foreign metric's compute_distmat (kind 2) are re-ranked streamed from the
+    gallery features, with the dense hook's numbers; no dense D_gg is ever requested."""
+    # a 210-image gallery "does not fit" (the real rule: 2 Ng^2 x 4 bytes > memory_budget)
+    assert streaming.BudgetedReranker(None, '1GB').too_big(11586)
+    assert not streaming.BudgetedReranker(None, '1GB').too_big(11585)
+    monkeypatch.setattr(streaming.BudgetedReranker, 'too_big', lambda self, ng, dtype: True)
+    from mmengine.evaluator import BaseMetric
+
+    from asym_plugins.evaluation import ReIDMetric
+    from asym_plugins.hooks import SIMRerankHook
+    qf, gf, qp, gp, qc, gc = _world(30, 2, 7, dim=32)
+    results = _reid_results(qf, gf, qp, gp, qc, gc)
+    hp = dict(preset='regdb', k_g=6)
+    budget = '1GB'
+    outs = []
+    for mb in (None, budget):
+        metric = ReIDMetric(metric='euclidean')
+        calls = []
+        own = metric.compute_distmat
+
+        def spy(a, b, own=own, calls=calls):
+            calls.append(a is b)  # the dense path asks for D_gg as (g, g)
+            return own(a, b)
+
+        metric.compute_distmat = spy
+        hook = SIMRerankHook(memory_budget=mb, **hp)
+        hook.wrap_metric(metric)
+        outs.append(metric.compute_metrics(results))
+        assert any(calls) == (mb is None)  # streamed: only row tiles of D_gg were computed
+        assert metric.compute_distmat is spy  # restored after the pass
+    assert outs[0] == outs[1]
+    assert outs[1]['sim/mAP'] != outs[1]['mAP']
+
+    class Foreign(BaseMetric):  # kind 2: a codebase's own metric computing distances
+        def process(self, data_batch, data_samples):
+            pass
+
+        def compute_distmat(self, a, b):
+            return compute_distance(torch.as_tensor(a), torch.as_tensor(b))
+
+        def compute_metrics(self, results):
+            d = self.compute_distmat(qf, gf)
+            cmc, mAP, _ = evaluate_rank(d, qp, gp, qc, gc)
+            return dict(R1=100 * float(cmc[0]), mAP=100 * mAP)
+
+    got = []
+    for mb in (None, budget):
+        metric = Foreign()
+        SIMRerankHook(memory_budget=mb, **hp).wrap_metric(metric)
+        got.append(metric.compute_metrics(None))
+    d = similarity_inference(compute_distance(qf, gf), compute_distance(gf, gf), **hp)
+    cmc, mAP, _ = evaluate_rank(d, qp, gp, qc, gc)
+    assert got[0] == got[1]
+    assert got[1]['sim/mAP'] == 100 * mAP and got[1]['sim/R1'] == 100 * float(cmc[0])

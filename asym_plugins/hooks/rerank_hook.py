@@ -44,6 +44,10 @@ from asym_plugins.registry import HOOKS
 
 from .rerank_sources import ModelGallery, unwrap_model
 
+# -- large galleries (issue 16): SIM streamed from the gallery features when the dense
+# gallery-gallery matrix would not fit ``memory_budget`` (docs/sim.md, "Large galleries") --
+from asym_plugins.methods.sim.streaming import BudgetedReranker, gallery_stand_in  # noqa: E402
+
 
 @HOOKS.register_module()
 class RerankHook(Hook):
@@ -66,6 +70,9 @@ class RerankHook(Hook):
             ``'cosine_similarity'``, otherwise an error asking for it.
         query_chunk: kind 3: queries re-ranked together (default 1024; memory
             ``query_chunk x Ng`` distances; the re-ranker's gallery-side work is paid per chunk).
+        memory_budget: kinds 1-2 with SIM: when the dense gallery-gallery matrices would
+            exceed it (default ``'4GB'``), SIM runs streamed from the gallery features in this
+            budget instead (same result; None: always dense).
     """
 
     priority = 'LOW'
@@ -75,8 +82,8 @@ class RerankHook(Hook):
                  similarity: bool = False, on: Sequence[str] = ('val', 'test'),
                  query_method: str = 'matching', gallery_attr: str = 'prototype_vecs',
                  score_to_distance: Union[None, str, Callable] = None,
-                 query_chunk: int = 1024):
-        self.reranker = build_reranker(reranker)
+                 query_chunk: int = 1024, memory_budget: Union[None, int, str] = '4GB'):
+        self.reranker = BudgetedReranker.wrap(build_reranker(reranker), memory_budget)
         self.prefix = prefix
         self.dist_method = dist_method
         self.metric_names = None if metrics is None else set(metrics)
@@ -181,10 +188,18 @@ class RerankHook(Hook):
         if isinstance(metric, ReIDMetric):
             own = metric.reranker
             metric.reranker = self.reranker
+            big = isinstance(self.reranker, BudgetedReranker)  # issue 16: large galleries
+            had = metric.__dict__.get('compute_distmat')
+            if big:
+                metric.compute_distmat = gallery_stand_in(metric.compute_distmat, self.reranker)
             try:
                 yield
             finally:
                 metric.reranker = own
+                if big and had is not None:
+                    metric.compute_distmat = had
+                elif big:
+                    del metric.compute_distmat  # back to the class's method
             return
         original = getattr(metric, self.dist_method)
         state = dict(calls=0)
@@ -208,7 +223,8 @@ class RerankHook(Hook):
             state['calls'] += 1
             dist, is_np = as_distance(q, g)
             out = rerank_distance(self.reranker, dist, q, g,
-                                  lambda a, b: as_distance(a, b)[0])
+                                  gallery_stand_in(lambda a, b: as_distance(a, b)[0],
+                                                   self.reranker))
             out = out * sign
             return out.cpu().numpy() if is_np else out
 
@@ -236,7 +252,7 @@ class SIMRerankHook(RerankHook):
         preset: ``'sysu_mm01'`` or ``'regdb'``: the released code's hyper-parameters.
         prefix: key prefix of the SIM results (default ``'sim'``: ``sim/mAP``...).
         dist_method, metrics, similarity, on, query_method, gallery_attr, score_to_distance,
-        query_chunk: see :class:`RerankHook`.
+        query_chunk, memory_budget: see :class:`RerankHook`.
         **sim_kwargs: ``lam, K, k_q, k_g, alpha, n_graph, prune_T, components``.
     """
 
@@ -246,10 +262,10 @@ class SIMRerankHook(RerankHook):
                  on: Sequence[str] = ('val', 'test'), query_method: str = 'matching',
                  gallery_attr: str = 'prototype_vecs',
                  score_to_distance: Union[None, str, Callable] = None, query_chunk: int = 1024,
-                 **sim_kwargs):
+                 memory_budget: Union[None, int, str] = '4GB', **sim_kwargs):
         super().__init__(reranker=dict(type='SIMReranker', mode=mode, preset=preset,
                                        **sim_kwargs),
                          prefix=prefix, dist_method=dist_method, metrics=metrics,
                          similarity=similarity, on=on, query_method=query_method,
                          gallery_attr=gallery_attr, score_to_distance=score_to_distance,
-                         query_chunk=query_chunk)
+                         query_chunk=query_chunk, memory_budget=memory_budget)

@@ -41,13 +41,15 @@ from ...progress import progress as _progress
 from ._kernels import (MAX_DISTANCE, SparseRows, _ColumnIndex, check_distances,
                        expand_reciprocal_sets, numpy_tie_order_, padded_to_sparse,
                        reciprocal_sets, sparse_min_sum, topk_smallest)
-from .api import _HALF_LIMIT, _check_K, _to_half_values, resolve_sim_params
+from .api import (_HALF_LIMIT, _check_K, _cosine_to_distance, _to_half_values,
+                  resolve_sim_params)
 from .api_utils import single_thread
 from .graph_inference import official_graph_distance, round_half_, sequential_graph_distance
 from .mutual_nn import (_first_sets, half_k, query_knn_sets, released_normalise,
                         released_query_weights)
 
-__all__ = ['similarity_inference_features', 'StreamResult', 'parse_memory', 'MIN_GEMM_ROWS']
+__all__ = ['similarity_inference_features', 'StreamResult', 'parse_memory', 'MIN_GEMM_ROWS',
+           'BudgetedReranker', 'GalleryFeatures', 'gallery_stand_in']
 
 #: Rows of every feature matrix product: BLAS kernels for 1-11 rows round differently from the
 #: blocked kernel used for the whole matrix (measured with MKL/OpenBLAS, 1 and 2 threads).
@@ -109,16 +111,32 @@ def _fmt_bytes(n: float) -> str:
 
 # ------------------------------------------------------------------------------ distances
 class _Distance:
-    """Row blocks of ``compute_distance(X, Y)`` rounded as in the dense matrix (see module)."""
+    """Row blocks of ``compute_distance(X, Y)`` rounded as in the dense matrix (see module), or
+    of a user's ``fn(X_rows, Y)``."""
 
-    def __init__(self, metric: str, normalize: bool):
-        self.metric, self.normalize = metric, normalize
+    def __init__(self, metric: str, normalize: bool, fn: Optional[Callable] = None,
+                 similarity: bool = False):
+        self.metric, self.normalize, self.fn = metric, normalize, fn
+        self.similarity = similarity
 
     def prepare(self, f: torch.Tensor) -> torch.Tensor:
-        return l2_normalize(f) if self.normalize else f
+        return l2_normalize(f) if self.normalize and self.fn is None else f
+
+    def _call(self, X, Y):
+        d = self.fn(X, Y)
+        d = torch.as_tensor(d)
+        if d.shape != (X.shape[0], Y.shape[0]):
+            raise ValueError(f'distance_fn returned shape {tuple(d.shape)} for '
+                             f'{X.shape[0]} x {Y.shape[0]} features')
+        d = d.to(device=X.device, dtype=X.dtype)
+        if self.similarity:  # cosine similarities -> sqrt(2 - 2 s), as the dense path
+            d = _cosine_to_distance(d, 'the gallery-gallery similarities', 1 << 22)
+        return d
 
     def rows(self, X: torch.Tensor, r0: int, r1: int, Y: torch.Tensor) -> torch.Tensor:
         """``D[r0:r1]`` of ``D = compute_distance(X, Y)`` (the dense path's row blocks)."""
+        if self.fn is not None:
+            return self._call(X[r0:r1], Y)
         n = X.shape[0]
         parts = []
         s = r0
@@ -136,6 +154,8 @@ class _Distance:
     def pick(self, X: torch.Tensor, idx: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """Rows ``idx`` of ``compute_distance(X, Y)`` (a product of at least MIN_GEMM_ROWS rows)."""
         m = idx.numel()
+        if self.fn is not None:
+            return self._call(X[idx], Y)
         if m >= MIN_GEMM_ROWS or X.shape[0] <= m:
             return compute_distance(X[idx], Y, self.metric, chunk_size=max(1, m))
         pad = torch.arange(min(X.shape[0], MIN_GEMM_ROWS), device=idx.device)
@@ -424,8 +444,11 @@ def _plan(nq: int, ng: int, itemsize: int, p: Dict, budget: int, chunk: Optional
           block: int, dim: int) -> Tuple[int, int]:
     """(queries per chunk, gallery rows per tile) within ``budget`` bytes."""
     k_g = p['k_g']
-    per_item = (p['n_graph'] * (16 + itemsize) + 2 * _CACHE_FACTOR * (k_g + 1) * (8 + itemsize)
-                + 4 * (k_g + 1) * (k_g + 2) * 8 + 64)
+    width = (k_g + 1) * (half_k(k_g) + 2)  # widest expanded set (before trimming)
+    # kept per gallery item: T/B, the distance cache, rank lists, expanded sets with their
+    # values and weights, the CSR rows and their column index
+    per_item = (p['n_graph'] * (8 + itemsize) + _CACHE_FACTOR * (k_g + 1) * (8 + itemsize)
+                + 3 * (k_g + 1) * 8 + width * (8 + 3 * 4) + 64)
     fixed = ng * per_item + 4 * (1 << 22) * 8
     free = budget - fixed
     # gallery tile: D, the normalised copy, squares, top-k temporaries
@@ -458,7 +481,8 @@ def similarity_inference_features(
         device=None, shard: Optional[bool] = None, return_distances: bool = False,
         progress: Optional[bool] = False, preset: Optional[str] = None,
         on_chunk: Optional[Callable[[int, int, torch.Tensor], None]] = None,
-        rerank: bool = True, **sim_kwargs) -> StreamResult:
+        rerank: bool = True, dist_qg=None, distance_fn: Optional[Callable] = None,
+        **sim_kwargs) -> StreamResult:
     """SIM from features in bounded memory (module docstring; docs/sim.md "Large galleries").
 
     Args:
@@ -482,21 +506,41 @@ def similarity_inference_features(
         progress: bars with ETA for the gallery tiles and the query chunks (None: on a terminal).
         rerank: False = no SIM: the plain distances, chunked and evaluated the same way (the
             "before" numbers).
+        dist_qg: ``(Nq, Ng)`` query-gallery distances already computed (then ``query_feats``
+            may be None; the chunks are its rows): only ``D_gg`` is streamed.
+        distance_fn: ``fn(a, b) -> (len(a), len(b))`` distances used instead of
+            ``compute_distance`` (``metric`` / ``normalize`` then do not apply); its row
+            blocks may round differently from one call on the whole gallery.
         preset, **sim_kwargs: as :func:`~asym_plugins.methods.sim.similarity_inference`
             (``lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand, graph_update,
             input_dtype, ties, chunk_size``).
     """
-    if 'similarity' in sim_kwargs:
-        raise ValueError('similarity= does not apply to features (distances are computed here)')
     p = resolve_sim_params(mode, preset, **sim_kwargs)
+    if p['similarity'] and distance_fn is None and dist_qg is None:
+        raise ValueError('similarity=True applies to dist_qg / distance_fn outputs (cosine '
+                         'similarities); features give distances here')
     budget_bytes = parse_memory(memory_budget)
-    qf = _features(query_feats, 'query_feats', device)
     gf = _features(gallery_feats, 'gallery_feats', device)
+    if dist_qg is not None:
+        dqg = torch.as_tensor(dist_qg)
+        if dqg.dim() != 2 or dqg.shape[1] != gf.shape[0] or dqg.shape[0] < 1:
+            raise ValueError(f'dist_qg must be (Nq, Ng) with Ng = {gf.shape[0]} gallery '
+                             f'features, got shape {tuple(dqg.shape)}')
+        if dqg.dtype != torch.float64:
+            dqg = dqg.float()
+        gf = gf.to(device=dqg.device if device is None else device)
+        if dqg.dtype == torch.float64:
+            gf = gf.double()
+        if query_feats is None:  # stands in for the query features: only its length is used
+            query_feats = torch.zeros((dqg.shape[0], gf.shape[1]), dtype=gf.dtype)
+    qf = _features(query_feats, 'query_feats', device)
     if qf.shape[1] != gf.shape[1]:
         raise ValueError(f'query_feats and gallery_feats have different feature dims: '
                          f'{qf.shape[1]} vs {gf.shape[1]}')
     if qf.dtype != gf.dtype:
         qf, gf = qf.double(), gf.double()
+        if dist_qg is not None:
+            dqg = dqg.double()
     gf = gf.to(qf.device)
     for name, f in (('query_feats', qf), ('gallery_feats', gf)):
         bad = ~torch.isfinite(f).all(dim=1)
@@ -516,7 +560,7 @@ def similarity_inference_features(
     if evaluate:
         qp, gp = _ids(q_pids, 'q_pids', nq, dev), _ids(g_pids, 'g_pids', ng, dev)
         qc, gc = _ids(q_camids, 'q_camids', nq, dev), _ids(g_camids, 'g_camids', ng, dev)
-    dist = _Distance(metric, normalize)
+    dist = _Distance(metric, normalize, distance_fn, p['similarity'])
     qf, gf = dist.prepare(qf), dist.prepare(gf)
     itemsize = qf.element_size()
     block = 4
@@ -549,7 +593,12 @@ def similarity_inference_features(
                        enabled=progress) as bar:
             for q0 in range(lo, hi, cq):
                 q1 = min(hi, q0 + cq)
-                qg = dist.rows(qf, q0, q1, gf)
+                if dist_qg is not None:
+                    qg = dqg[q0:q1].to(device=dev, dtype=gf.dtype)
+                    if p['similarity']:
+                        qg = _cosine_to_distance(qg, 'dist_qg', budget)
+                else:
+                    qg = dist.rows(qf, q0, q1, gf)
                 check_distances(qg, 'the query-gallery distances', budget, limit, what)
                 if not rerank:
                     d = qg
@@ -598,3 +647,73 @@ def similarity_inference_features(
     if return_distances:
         res.distances = cat('full').numpy()
     return res
+
+
+# ------------------------------------------------------------------------------ hooks
+class GalleryFeatures:
+    """Stands for a gallery-gallery distance matrix too large for the memory budget: the
+    gallery features and the distance function that would have made it."""
+
+    def __init__(self, feats, distance_fn: Callable):
+        self.feats, self.distance_fn = feats, distance_fn
+        n = len(feats)
+        self.shape = (n, n)
+
+
+class BudgetedReranker:
+    """A re-ranker that runs SIM streamed from the gallery features when it receives a
+    :class:`GalleryFeatures` instead of ``dist_gg`` (see :func:`gallery_stand_in`); anything
+    else goes to the wrapped re-ranker unchanged. Attributes are the wrapped one's."""
+
+    def __init__(self, inner, memory_budget):
+        self.inner = inner
+        self.memory_budget = parse_memory(memory_budget)
+
+    def __getattr__(self, name):
+        inner = self.__dict__.get('inner')
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def too_big(self, ng: int, dtype=torch.float32) -> bool:
+        """Would the dense ``(Ng, Ng)`` matrix (and the dense path's copies of it) exceed the
+        budget?"""
+        item = torch.empty((), dtype=dtype).element_size()
+        return 2 * ng * ng * item > self.memory_budget
+
+    def __call__(self, dist_qg, dist_gg=None, dist_qq=None):
+        if not isinstance(dist_gg, GalleryFeatures):
+            return self.inner(dist_qg, dist_gg, dist_qq)
+        p = {k: v for k, v in self.inner.params.items() if k != 'mode'}
+        dqg = torch.as_tensor(dist_qg)
+        res = similarity_inference_features(
+            None, torch.as_tensor(dist_gg.feats), self.inner.mode, dist_qg=dqg,
+            distance_fn=dist_gg.distance_fn, memory_budget=self.memory_budget,
+            device=getattr(self.inner, 'device', None), return_distances=True,
+            progress=getattr(self.inner, 'progress', None), **p)
+        return torch.from_numpy(res.distances).to(dqg.device)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+    @staticmethod
+    def wrap(reranker, memory_budget):
+        """``reranker`` wrapped when it is a :class:`SIMReranker` and a budget is set."""
+        from .rerankers import SIMReranker
+        if memory_budget is None or not isinstance(reranker, SIMReranker):
+            return reranker
+        return BudgetedReranker(reranker, memory_budget)
+
+
+def gallery_stand_in(distance_fn: Callable, reranker) -> Callable:
+    """``distance_fn`` that returns a :class:`GalleryFeatures` for a gallery-gallery call whose
+    dense matrix :class:`BudgetedReranker` finds too big; other calls are passed through."""
+    if not isinstance(reranker, BudgetedReranker):
+        return distance_fn
+
+    def fn(a, b):
+        dtype = a.dtype if isinstance(a, torch.Tensor) else torch.float32
+        if a is b and reranker.too_big(len(a), dtype):
+            return GalleryFeatures(a, distance_fn)
+        return distance_fn(a, b)
+    return fn
