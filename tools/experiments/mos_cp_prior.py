@@ -202,6 +202,15 @@ def study(qf, gf, qp, gp, qc, gc, priors, out=None):
         cp = torch.log1p(_indexed_conflict_penalty(a, b, ia, top.flatten(), m, 1.0, 32))
         print(f'{name:>10s}: mean log(1 + CP) true {float(cp[true].mean()):.2f}, false '
               f'{float(cp[~true].mean()):.2f}', flush=True)
+    # 0 or veto: with the running prior (eps 1, lambda 0.1), how many candidates get a penalty,
+    # and how many of those lose more than the whole J spread of their query's top-20.
+    vals = torch.topk(sim, 20, dim=1).values
+    spread = float((vals[:, 0] - vals[:, -1]).mean())
+    pen = 0.1 * _indexed_conflict_penalty(qf, gf, ia, top.flatten(), priors['running'], 1.0, 32)
+    pos = pen[pen > 0]
+    print(f'running prior: lambda*CP > 0 for {pos.numel()}/{pen.numel()} candidates; of those '
+          f'{float((pos > spread).float().mean()):.2f} exceed the mean top-20 J spread '
+          f'{spread:.3f}', flush=True)
     score('none', 0, 0, None)
     for form in FORMS:
         for name, m in priors.items():
