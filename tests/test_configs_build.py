@@ -166,7 +166,8 @@ def test_tools_fill_num_classes_from_the_training_split(layouts, tmp_path):
                 'val_dataloader.dataset.query.data_root': root,
                 'val_dataloader.dataset.gallery.data_root': root,
                 'test_dataloader.dataset.query.data_root': root,
-                'test_dataloader.dataset.gallery.data_root': root}
+                'test_dataloader.dataset.gallery.data_root': root,
+                'model.backbone.init_cfg': None}   # no ImageNet weights here
         if 'synthetic' in path:
             opts = {}
         args = SimpleNamespace(launcher='none', work_dir=str(tmp_path / 'w'), cfg_options=opts)

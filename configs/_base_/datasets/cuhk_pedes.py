@@ -3,6 +3,5 @@
 _base_ = ['./text_pedes.py']
 data = dict(type='CUHKPEDES', data_root='data/CUHK-PEDES')
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=data)
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=data)
 del data   # helpers, not config keys

@@ -3,6 +3,5 @@
 _base_ = ['./reid_256x128.py']
 data = dict(type='DukeMTMCReID', data_root='data/dukemtmcreid')
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=dict(query=data, gallery=data))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(query=data, gallery=data))
 del data   # helpers, not config keys

@@ -3,6 +3,5 @@
 _base_ = ['./reid_256x128.py']
 data = dict(type='Market1501', data_root='data/market1501')
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=dict(query=data, gallery=data))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(query=data, gallery=data))
 del data   # helpers, not config keys

@@ -3,6 +3,5 @@
 # ({occluded_body_images, whole_body_images}/<pid>/*.tif).
 _base_ = ['./market1501.py']
 test_set = dict(type='OccludedREID', data_root='data/Occluded_REID')
-val_dataloader = dict(dataset=dict(query=test_set, gallery=test_set))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(query=test_set, gallery=test_set))
 del test_set   # helpers, not config keys

@@ -4,6 +4,5 @@
 _base_ = ['./reid_256x128.py']
 data = dict(type='PDukeMTMCReID', data_root='data/p_dukemtmc')
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=dict(query=data, gallery=data))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(query=data, gallery=data))
 del data   # helpers, not config keys

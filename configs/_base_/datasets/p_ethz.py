@@ -5,6 +5,5 @@
 _base_ = ['./reid_256x128.py']
 data = dict(type='PETHZ', data_root='data/p_ethz', id_split=True, split_seed=0)
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=dict(query=data, gallery=data))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(query=data, gallery=data))
 del data   # helpers, not config keys

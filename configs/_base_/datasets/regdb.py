@@ -8,8 +8,7 @@ _base_ = ['./visible_infrared.py']
 data = dict(type='RegDB', data_root='data/RegDB', trial=1)
 test_set = dict(data, mode='visible_to_thermal')
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=dict(query=test_set, gallery=test_set))
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=dict(query=test_set, gallery=test_set))
 val_evaluator = dict(_delete_=True, type='RegDBMetric', metric='euclidean',
                      normalize_feature=True)
 test_evaluator = val_evaluator

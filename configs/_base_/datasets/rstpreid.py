@@ -3,6 +3,5 @@
 _base_ = ['./text_pedes.py']
 data = dict(type='RSTPReid', data_root='data/RSTPReid')
 train_dataloader = dict(dataset=data)
-val_dataloader = dict(dataset=data)
-test_dataloader = val_dataloader
+val_dataloader = test_dataloader = dict(dataset=data)
 del data   # helpers, not config keys
