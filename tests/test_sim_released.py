@@ -360,3 +360,20 @@ def test_reranker_passes_the_new_options():
                                                                         **kw))
     with pytest.raises(ValueError, match='graph_update'):
         SIMReranker(graph_update='random')
+
+
+def test_two_threads_same_result_and_setting_restored():
+    """Two query slices on worker threads give bit-identical results; torch's thread setting is
+    put back."""
+    qg, gg = _data(9, 31, 40)
+    torch.set_num_threads(1)
+    one = similarity_inference(qg, gg)
+    torch.set_num_threads(2)
+    two = similarity_inference(qg, gg)
+    assert torch.get_num_threads() == 2
+    np.testing.assert_array_equal(one, two)
+    from asym_plugins.methods.sim import graph_inference as gi
+    T, B = gi.released_graph_neighbours(torch.from_numpy(gg), 0.01, 20, 1 << 20)
+    a = gi.sequential_graph_distance(torch.from_numpy(qg), T, B, 9, 1 << 20, workers=1)
+    b = gi.sequential_graph_distance(torch.from_numpy(qg), T, B, 9, 1 << 20, workers=3)
+    assert torch.equal(a, b)
