@@ -189,3 +189,13 @@ def test_regdb_metric_ignores_which_file_is_the_query():
     t2v = RegDBMetric(metric='euclidean').compute_metrics(ir + vis)   # query = thermal file
     assert v2t == pytest.approx(t2v)
     assert {'v2t_mAP', 't2v_mAP'} <= set(v2t) and v2t['v2t_mAP'] != v2t['t2v_mAP']
+
+
+def test_sap_sampler_check_names_the_keys():
+    validate_cfg(Config.fromfile('configs/sap/synthetic_occluded.py'))
+    validate_cfg(Config.fromfile('configs/sap/occluded_duke.py'))
+    with pytest.raises(ConfigError, match=r'SAPModel.*K=1.*triplet'):
+        validate_cfg(_cfg('configs/sap/synthetic_occluded.py', num_instances=1))
+    cfg = _cfg('configs/sap/synthetic_occluded.py', num_instances=1)
+    cfg.model.losses = dict(id=dict(type='CrossEntropyLabelSmooth', epsilon=0.1))
+    validate_cfg(cfg)                                # ID loss alone: any batch will do

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
+from asym_plugins.methods.batch_check import check_identity_batches
 from asym_plugins.models.backbones.vit import grid_size
 from asym_plugins.models.base_reid_model import TEST_FEATURES, BaseReIDModel
 from asym_plugins.models.builders import build_reid_head, build_reid_losses, check_choice
@@ -170,6 +171,17 @@ class SAPModel(BaseReIDModel):
         if 'logits' in self.loss_inputs.values() and num_classes is None:
             raise ValueError('SAPModel: an ID loss is configured but model.num_classes is None; '
                              'set it to the number of training identities.')
+
+    @staticmethod
+    def check_train_batches(model_cfg: dict, train_dataloader: Optional[dict]) -> None:
+        """Build-time check that the training sampler feeds a triplet loss (K >= 2 images per
+        identity, P >= 2 identities per batch); raises ``ValueError`` naming the keys."""
+        losses = (model_cfg or {}).get('losses', SAP_DEFAULT_LOSSES) or {}
+        if any(isinstance(c, dict) and 'Triplet' in str(c.get('type', ''))
+               for c in losses.values()):
+            check_identity_batches('SAPModel', train_dataloader, need_k=2, need_p=2,
+                                   k_reason='the triplet loss (model.losses)',
+                                   p_reason='the triplet loss (model.losses)')
 
     @property
     def needs_teacher(self) -> bool:
