@@ -99,11 +99,47 @@ def mmengine_globals_restored():
                     del reg._children[scope]
 
 
+#: Process-wide records of the library that a test can leave behind: (module, class or None,
+#: attribute). Counters and "warn once" sets: a test asserting a run summary or a warning must
+#: not depend on what ran before it in the same process.
+PROCESS_RECORDS = (
+    ('asym_plugins.data.transforms.loading', 'LoadReIDImage', 'num_skipped'),
+    ('asym_plugins.data.datasets.file_layout', None, 'SKIPPED'),
+    ('asym_plugins.data.datasets.regdb', None, '_WARNED'),
+)
+
+
+@contextlib.contextmanager
+def process_records_restored():
+    """The :data:`PROCESS_RECORDS` values are put back after the block (containers in place,
+    so modules holding them see the restored content). Entries that no longer exist are
+    ignored."""
+    import copy
+    saved = []
+    for mod_name, cls_name, attr in PROCESS_RECORDS:
+        try:
+            owner = importlib.import_module(mod_name)
+            owner = getattr(owner, cls_name) if cls_name else owner
+            saved.append((owner, attr, copy.deepcopy(getattr(owner, attr))))
+        except (ImportError, AttributeError):
+            continue
+    try:
+        yield
+    finally:
+        for owner, attr, value in saved:
+            current = getattr(owner, attr)
+            if isinstance(current, (dict, set, list)) and type(current) is type(value):
+                current.clear()
+                (current.extend if isinstance(current, list) else current.update)(value)
+            else:
+                setattr(owner, attr, value)
+
+
 @pytest.fixture(autouse=True)
 def _restore_mmengine_globals():
     """Tests are independent of order (random order, xdist): see
-    :func:`mmengine_globals_restored`."""
-    with mmengine_globals_restored():
+    :func:`mmengine_globals_restored` and :func:`process_records_restored`."""
+    with mmengine_globals_restored(), process_records_restored():
         yield
 
 

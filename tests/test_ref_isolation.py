@@ -72,3 +72,18 @@ def test_missing_test_dependency_is_an_error_unless_allowed(monkeypatch):
         require('asym_no_such_package_for_tests')
     assert require('numpy').__name__ == 'numpy'
     assert os.environ.get(ALLOW_MISSING_ENV) == '1'
+
+
+def test_process_wide_counters_and_warn_once_sets_are_put_back():
+    from asym_plugins.data.datasets import file_layout, regdb
+    from asym_plugins.data.transforms.loading import LoadReIDImage
+    from conftest import process_records_restored
+    skipped, n = {k: set(v) for k, v in file_layout.SKIPPED.items()}, LoadReIDImage.num_skipped
+    warned = set(regdb._WARNED)
+    with process_records_restored():
+        LoadReIDImage.num_skipped += 3
+        file_layout.SKIPPED[('Isolation', 'train', 'test')].add('x.jpg')
+        regdb._WARNED.add('isolation test message')
+    assert LoadReIDImage.num_skipped == n
+    assert {k: set(v) for k, v in file_layout.SKIPPED.items()} == skipped
+    assert regdb._WARNED == warned
