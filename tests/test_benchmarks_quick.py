@@ -120,6 +120,24 @@ def test_background_load_busy_while_inside_and_stopped_after():
     assert not any(_alive(pid) for pid in pids)
 
 
+@pytest.mark.skipif(not osp.isdir('/proc/self'), reason='reads /proc to see the load processes')
+def test_background_load_ends_when_the_benchmark_is_killed():
+    """A benchmark killed mid-run (SIGKILL: no clean-up runs) leaves no busy process behind."""
+    code = ('import sys, time\nsys.path.insert(0, sys.argv[1])\nimport harness\n'
+            'with harness.background_load(2) as ps:\n'
+            '    print(" ".join(str(p.pid) for p in ps), flush=True)\n    time.sleep(120)\n')
+    parent = subprocess.Popen([sys.executable, '-c', code, BENCH], stdout=subprocess.PIPE,
+                              text=True)
+    pids = [int(x) for x in parent.stdout.readline().split()]
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 30
+    while any(_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+
+
 def test_harness_table_ratios_are_within_a_mode():
     """The vs column divides by the reference side of the SAME mode, never across modes."""
     rows = [dict(mode='1', side='ours', label='ours', times=[1.0], median=1.0, setup_s=0),

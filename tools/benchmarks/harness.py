@@ -238,16 +238,33 @@ def child_main(args, factories: Dict[str, Callable]) -> None:
 
 
 # --------------------------------------------------------------------------- parent side
+# A busy loop that also ends when its parent goes away (a killed benchmark leaves no load behind).
+_BUSY = ('import os\np = os.getppid()\nwhile os.getppid() == p:\n'
+         '    for _ in range(200000):\n        pass\n')
+
+
 @contextlib.contextmanager
 def background_load(num: int):
-    """``num`` busy-looping processes for the duration of the block (stopped by their pid)."""
-    procs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'],
+    """``num`` busy-looping processes for the duration of the block (stopped by their pid).
+
+    They stop by themselves when this process dies, and SIGTERM (e.g. ``timeout``) is turned
+    into an exception while they run, so the ``finally`` below stops them too.
+    """
+    import signal
+    procs = [subprocess.Popen([sys.executable, '-c', _BUSY],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(num)]
+    old = None
+    if _is_main_thread():
+        def _term(signum, frame):
+            raise SystemExit(f'stopped by signal {signum}')
+        old = signal.signal(signal.SIGTERM, _term)
     try:
         time.sleep(0.2)  # let them reach the loop
         yield procs
     finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
         for p in procs:
             p.terminate()
         for p in procs:
@@ -256,6 +273,11 @@ def background_load(num: int):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def _is_main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
 
 
 def _child_argv(script: str, argv: Sequence[str], side: str, threads: int, task: str,
