@@ -226,19 +226,8 @@ def test_sap_resume_with_ssd_replays_the_random_stream(tmp_path):
     _resume_vs_uninterrupted(tmp_path, 'sap_ssd')
 
 
-_NOT_PORTABLE = {'configs/sap/market1501.py', 'configs/sap/msmt17.py',
-                 'configs/sap/occluded_duke.py', 'configs/sap/occluded_reid.py',
-                 'configs/sap/synthetic_occluded.py'}
-
-
 @pytest.mark.parametrize('config', [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=(
-        'the SAP configs set custom_hooks = [TeacherDistillationHook] and so drop the '
-        "default runtime's PortableCheckpointHook: a Runner built from the config file "
-        '(Runner.from_cfg, not tools/train.py, which adds the hook) writes checkpoints that '
-        'torch >= 2.6 refuses to resume (weights_only: GLOBAL getattr)'))
-                 if c in _NOT_PORTABLE else ())
-    for c in sorted(osp.relpath(f, ROOT) for f in glob.glob(
+    c for c in sorted(osp.relpath(f, ROOT) for f in glob.glob(
         osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)) if '/_base_/' not in c])
 def test_config_writes_resumable_checkpoints(config):
     """``Runner.from_cfg(Config.fromfile(config))`` keeps ``PortableCheckpointHook`` (the hook

@@ -13,7 +13,7 @@ train_dataloader = dict(dataset=dict(pipeline=[dict(t, teacher=teacher) if 'teac
                                                for t in _base_.sap_train_pipeline]))
 val_dataloader = test_dataloader = _base_.sap_val_dataloader
 val_evaluator = test_evaluator = _base_.sap_evaluator
-custom_hooks = [dict(_base_.sap_hook, preflight=[
+custom_hooks = [dict(type='PortableCheckpointHook'), dict(_base_.sap_hook, preflight=[
     dict(path=data_root, kind='dir', field='data_root',
          what='Market-1501 (bounding_box_train, query, bounding_box_test)'),
     _base_.vit_preflight,

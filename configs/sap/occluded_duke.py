@@ -25,7 +25,7 @@ val_dataloader = test_dataloader = dict(_base_.sap_val_dataloader, dataset=dict(
     query=dict(data_root=data_root, pipeline=_base_.sap_test_pipeline),
     gallery=dict(data_root=data_root, pipeline=_base_.sap_test_pipeline)))
 val_evaluator = test_evaluator = _base_.sap_evaluator
-custom_hooks = [dict(_base_.sap_hook, preflight=[
+custom_hooks = [dict(type='PortableCheckpointHook'), dict(_base_.sap_hook, preflight=[
     dict(path=f'{data_root}/bounding_box_train', kind='dir',
          field='data_root (train_dataloader.dataset.data_root)',
          what='Occluded-Duke: unpack it so that data/Occluded_Duke/{bounding_box_train, '

@@ -13,7 +13,7 @@ _base_ = ['./market1501.py']
 train_root, test_root = 'data/market1501', 'data/Occluded_REID'
 test_set = dict(type='OccludedREID', data_root=test_root)
 val_dataloader = test_dataloader = dict(dataset=dict(query=test_set, gallery=test_set))
-custom_hooks = [dict(_base_.sap_hook, preflight=[
+custom_hooks = [dict(type='PortableCheckpointHook'), dict(_base_.sap_hook, preflight=[
     dict(path=train_root, kind='dir', field='train_root (train_dataloader.dataset.data_root)',
          what='Market-1501 (training set of the Occluded-REID protocol)'),
     dict(path=test_root, kind='dir', field='test_root (val_dataloader.dataset.*.data_root)',

@@ -31,7 +31,8 @@ model = dict(
     ssd=dict(drop_ratio=0.25),
     test_feature='before_bn',
 )
-custom_hooks = [dict(type='TeacherDistillationHook', teacher=dict(type='SampleMaskTeacher'))]
+custom_hooks = [dict(type='PortableCheckpointHook'),
+                dict(type='TeacherDistillationHook', teacher=dict(type='SampleMaskTeacher'))]
 val_evaluator = dict(type='ReIDMetric', metric='euclidean', normalize_feature=True)
 test_evaluator = val_evaluator
 
