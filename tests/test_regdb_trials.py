@@ -11,6 +11,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import regdb_trials  # noqa: E402
 
+from asym_plugins.engine.cli import UserError  # noqa: E402
+
 
 def _regdb_datasets(node, out):
     if isinstance(node, dict):
@@ -32,7 +34,7 @@ def test_every_regdb_dataset_of_the_config_gets_the_trial():
 
 
 def test_a_config_without_regdb_is_refused():
-    with pytest.raises(SystemExit, match='no RegDB dataset'):
+    with pytest.raises(UserError, match='no RegDB dataset'):
         regdb_trials.trial_config(osp.join(ROOT, 'configs/baseline/synthetic.py'), 1)
 
 
@@ -62,8 +64,8 @@ def test_collect_only_reports_mean_and_sample_std(tmp_path, capsys):
 
 
 def test_missing_trial_run_says_what_to_do(tmp_path):
-    with pytest.raises(SystemExit, match='no validation record'):
+    with pytest.raises(UserError, match='no validation record'):
         regdb_trials.main([osp.join(ROOT, 'configs/sim/regdb_agw.py'), '--trials', '3',
                            '--collect-only', '--work-dir', str(tmp_path)])
-    with pytest.raises(SystemExit, match='1..10'):
+    with pytest.raises(UserError, match='1..10'):
         regdb_trials.main([osp.join(ROOT, 'configs/sim/regdb_agw.py'), '--trials', '11'])

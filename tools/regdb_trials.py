@@ -24,6 +24,8 @@ from typing import Dict, List
 
 from mmengine.config import Config, DictAction
 
+from asym_plugins.engine.cli import ConfigError, MissingInputError, add_debug_flag, run_cli
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import summarize  # noqa: E402
@@ -52,7 +54,7 @@ def trial_config(config: str, trial: int, options=None) -> Config:
         cfg.merge_from_dict(options)
     data = cfg.to_dict()
     if set_trial(data, trial) == 0:
-        raise SystemExit(f'error: {config} has no RegDB dataset (type {REGDB_TYPES[0]!r}); this '
+        raise ConfigError(f'{config} has no RegDB dataset (type {REGDB_TYPES[0]!r}); this '
                          'tool runs the 10 RegDB trials of a RegDB config')
     return Config(data, filename=config)
 
@@ -90,16 +92,18 @@ def parse_args(argv=None):
     p.add_argument('--metrics', nargs='+', default=None,
                    help='rows of the table (default: R1 and mAP of both directions, plain and '
                         'with SIM when present)')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     if not osp.isfile(args.config):
-        raise SystemExit(f'error: config {args.config!r} does not exist')
+        raise MissingInputError(f'config {args.config!r} does not exist')
     bad = [t for t in args.trials if not 1 <= t <= 10]
     if bad:
-        raise SystemExit(f'error: --trials {bad}: RegDB trials are 1..10')
+        raise ConfigError(f'--trials {bad}: RegDB trials are 1..10')
+    trial_config(args.config, args.trials[0], args.cfg_options)  # refuses a non-RegDB config
     name = osp.splitext(osp.basename(args.config))[0]
     method = osp.basename(osp.dirname(osp.abspath(args.config)))
     work_dir = args.work_dir or osp.join('work_dirs', method, f'{name}_trials')
@@ -122,7 +126,7 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         records = summarize.read_run(run_dir)['val'] if osp.isdir(run_dir) else []
         last = summarize.select(records, 'last', 'mAP')
         if last is None:
-            raise SystemExit(f'error: no validation record in {run_dir} (train that trial, or '
+            raise MissingInputError(f'no validation record in {run_dir} (train that trial, or '
                              'drop it from --trials)')
         per_trial[t] = last[1]
     stats = summarize_trials(per_trial)
@@ -136,4 +140,4 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

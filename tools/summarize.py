@@ -36,6 +36,9 @@ import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from asym_plugins.engine.cli import MissingInputError, add_debug_flag, run_cli  # noqa: E402
+
 TIMESTAMP = re.compile(r'^\d{8}_\d{6}$')
 PREFERRED = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
 NOT_METRICS = {'step', 'epoch', 'iter', 'time', 'data_time', 'lr', 'memory', 'loss', 'base_lr'}
@@ -147,7 +150,7 @@ def collect(roots: List[str], source: str = 'auto', epoch: str = 'last',
     rows = []
     for root in roots:
         if not osp.isdir(root):
-            raise FileNotFoundError(f'{root!r} is not a folder (pass work dirs, e.g. work_dirs)')
+            raise MissingInputError(f'{root!r} is not a folder (pass work dirs, e.g. work_dirs)')
         base = osp.dirname(osp.normpath(root))
         for run in find_runs(root):
             name = osp.relpath(run, base)
@@ -219,6 +222,7 @@ def parse_args(argv=None):
     p.add_argument('--digits', type=int, default=1, help='decimals (1)')
     p.add_argument('--pivot', metavar='METRIC',
                    help='print METRIC as a method x dataset grid (runs <method>/<dataset>)')
+    add_debug_flag(p)
     args = p.parse_args(argv)
     if args.epoch not in ('last', 'best') and not args.epoch.isdigit():
         p.error(f"--epoch must be 'last', 'best' or an epoch number, not {args.epoch!r}")
@@ -242,4 +246,4 @@ def main(argv=None) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -25,6 +25,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 
+from asym_plugins.engine.cli import MissingInputError, run_cli  # noqa: E402
+
 from asym_plugins.integrations.torchreid import compat  # noqa: E402
 from asym_plugins.integrations.torchreid import config as cfg_mod  # noqa: E402
 from asym_plugins.integrations.torchreid.checkpoint import (  # noqa: E402
@@ -40,8 +42,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='asym-reid methods in torchreid (yacs yaml).')
     parser.add_argument('config', help='yaml file, e.g. configs/torchreid/mos.yaml')
     parser.add_argument('opts', nargs=argparse.REMAINDER, default=None,
-                        help='KEY VALUE pairs overriding the yaml, e.g. train.max_epoch 2')
-    return parser.parse_args(argv)
+                        help='KEY VALUE pairs overriding the yaml, e.g. train.max_epoch 2 (--debug anywhere: '
+             'the traceback of a stop on an input error)')
+    args = parser.parse_args(argv)
+    args.opts = [o for o in (args.opts or []) if o != '--debug']
+    return args
 
 
 def _record(results, name, res):
@@ -67,7 +72,7 @@ def check_local_inputs(cfg, config_path, specs):
                     if key == 'pretrained' else 'a checkpoint file')
             missing.append(f'model.{key} = {value!r}: {what}')
     if missing:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f'{config_path}: missing local input(s) (nothing is downloaded); change these keys '
             'in the yaml or on the command line (KEY VALUE):\n  ' + '\n  '.join(missing))
 
@@ -145,4 +150,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
