@@ -27,7 +27,8 @@ extras = {
     # OpenMMLab's retrieval codebase (ImageToImageRetriever, RetrievalRecall...) for the SIM hook
     # test; 1.2.0 is its last release and needs no mmcv ops (mmcv-lite is enough).
     'mmpretrain': ['mmpretrain==1.2.0'],
-    'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout', 'pytest-randomly', 'hypothesis>=6'],
+    'dev': ['pytest>=7', 'pytest-xdist', 'pytest-timeout', 'pytest-randomly', 'hypothesis>=6',
+            'ruff>=0.6'],
 }
 extras['all'] = sorted({p for k, v in extras.items() if k not in ('faiss-gpu',) for p in v})
 
@@ -39,7 +40,7 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['asym_plugins', 'asym_plugins.*', 'asym']),
-    python_requires='>=3.9',
+    python_requires='>=3.11',  # what CI tests (3.11)
     install_requires=install_requires,
     extras_require=extras,
     include_package_data=True,
