@@ -203,3 +203,50 @@ def test_docs_config_of_this_package_wraps_its_metric(tmp_path):
     assert isinstance(evaluator.metrics[0], ReIDMetric)
     hook._wrap_evaluator(evaluator)
     assert 'sim' in evaluator.metrics[0].__dict__['_asym_rerank_prefixes']
+
+
+def test_similarity_method_is_reranked_as_normalised_euclidean():
+    """A kind-2 metric whose method returns cosine similarities (``similarity=True``): the
+    re-ranked ranking is SIM on sqrt(2 - 2 cos) (computed by hand), returned larger = closer;
+    similarities that cannot be cosines are refused with the method named."""
+    from mmengine.evaluator import BaseMetric
+
+    from asym_plugins.hooks.rerank_hook import SIMRerankHook
+    from asym_plugins.methods.sim import similarity_inference
+
+    class CosineMetric(BaseMetric):
+        def __init__(self, scale=1.0):
+            super().__init__()
+            self.scale = scale
+
+        def process(self, data_batch, data_samples):
+            pass
+
+        def cos(self, q, g):
+            qn = torch.nn.functional.normalize(torch.as_tensor(q), dim=1)
+            gn = torch.nn.functional.normalize(torch.as_tensor(g), dim=1)
+            return self.scale * qn @ gn.t()
+
+        def compute_metrics(self, results):
+            q, g = results
+            return dict(order=torch.argsort(-self.cos(q, g), dim=1, stable=True).tolist())
+
+    g = torch.Generator().manual_seed(0)
+    qf, gf = torch.randn(6, 8, generator=g), torch.randn(30, 8, generator=g)
+    hook = SIMRerankHook(dist_method='cos', similarity=True, K=3, k_q=4, k_g=4)
+    metric = CosineMetric()
+    hook.wrap_metric(metric)
+    out = metric.compute_metrics((qf, gf))
+    qn, gn = (torch.nn.functional.normalize(x, dim=1) for x in (qf, gf))
+    d_qg = torch.cdist(qn, gn).double()
+    d_gg = torch.cdist(gn, gn).double()
+    by_hand = similarity_inference(d_qg, d_gg, K=3, k_q=4, k_g=4)
+    assert out['order'] == torch.argsort(qn @ gn.t(), dim=1, descending=True,
+                                         stable=True).tolist()
+    assert out['sim/order'] == torch.argsort(torch.as_tensor(by_hand), dim=1,
+                                             stable=True).tolist()
+    assert out['sim/order'] != out['order']
+    bad = CosineMetric(scale=5.0)
+    SIMRerankHook(dist_method='cos', similarity=True).wrap_metric(bad)
+    with pytest.raises(ValueError, match=r'CosineMetric.cos returned similarities'):
+        bad.compute_metrics((qf, gf))

@@ -13,7 +13,9 @@ ranks its gallery, in this order, metric by metric (docs/sim.md, "Switch SIM on"
    ``(query_feats, query_feats)`` for k-reciprocal). During the extra pass every call with two
    *different* feature sets is re-ranked (a protocol ranking several galleries, e.g. SYSU-MM01's
    10 trials, is re-ranked in each); a call with the same set twice stays plain. A method
-   returning similarities: ``similarity=True`` (the hook re-ranks ``-S`` and returns ``-S'``).
+   returning cosine similarities: ``similarity=True`` (the hook re-ranks the Euclidean
+   distance of L2-normalised features, ``sqrt(2 - 2 cos)``, same ranking, and returns the
+   negated re-ranked distance, larger = closer).
 3. **Models that score queries against gallery features they hold** (mmpretrain's
    ``ImageToImageRetriever``: ``matching(query_feats)`` against ``prototype_vecs``), with any
    metrics that read the predictions' ``pred_score`` (mmpretrain's ``RetrievalRecall``,
@@ -42,7 +44,7 @@ from asym_plugins.evaluation.metrics.reid_metric import ReIDMetric
 from asym_plugins.evaluation.rerankers.base import build_reranker, rerank_distance
 from asym_plugins.registry import HOOKS
 
-from .rerank_sources import ModelGallery, unwrap_model
+from .rerank_sources import ModelGallery, check_cosine, cosine_to_distance, unwrap_model
 
 # -- large galleries (issue 16): SIM streamed from the gallery features when the dense
 # gallery-gallery matrix would not fit ``memory_budget`` (docs/sim.md, "Large galleries") --
@@ -59,7 +61,8 @@ class RerankHook(Hook):
         dist_method: kind 2: name of the metric's distance method (module docstring).
         metrics: wrap only the metrics whose class names are listed (default: every metric the
             hook can reach).
-        similarity: kind 2: the method returns similarities (larger = closer).
+        similarity: kind 2: the method returns cosine similarities (larger = closer; values
+            outside [-1, 1] are refused: return distances instead).
         on: ``('val', 'test')``: which evaluators to wrap.
         query_method: kind 3: the model method that receives the batch of query features and
             scores them against the gallery (default ``'matching'``).
@@ -203,12 +206,13 @@ class RerankHook(Hook):
             return
         original = getattr(metric, self.dist_method)
         state = dict(calls=0)
-        sign = -1.0 if self.similarity else 1.0
 
         def as_distance(q, g):
             d = original(q, g)
             is_np = isinstance(d, np.ndarray)
-            t = torch.as_tensor(d) * sign
+            t = torch.as_tensor(d)
+            if self.similarity:  # cosine similarities -> Euclidean of L2-normalised features
+                t = cosine_to_distance(check_cosine(t, type(metric).__name__, self.dist_method))
             return t, is_np
 
         def same_set(q, g):
@@ -225,7 +229,8 @@ class RerankHook(Hook):
             out = rerank_distance(self.reranker, dist, q, g,
                                   gallery_stand_in(lambda a, b: as_distance(a, b)[0],
                                                    self.reranker))
-            out = out * sign
+            if self.similarity:  # back to "larger = closer" for the metric
+                out = -out
             return out.cpu().numpy() if is_np else out
 
         had_own = self.dist_method in metric.__dict__

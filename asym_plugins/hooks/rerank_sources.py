@@ -45,6 +45,19 @@ def cosine_to_distance(score: torch.Tensor) -> torch.Tensor:
     return (2.0 - 2.0 * score.float()).clamp_min_(0.0).sqrt_()
 
 
+def check_cosine(score: torch.Tensor, owner: str, method: str) -> torch.Tensor:
+    """``score`` unchanged when it can be a cosine similarity (within [-1, 1] up to
+    rounding), else a ``ValueError`` naming where it came from."""
+    if score.numel():
+        lo, hi = float(score.min()), float(score.max())
+        if lo < -1.0 - 1e-4 or hi > 1.0 + 1e-4:
+            raise ValueError(
+                f'{owner}.{method} returned similarities in [{lo:.4g}, {hi:.4g}], not cosine '
+                'similarities in [-1, 1]: the re-ranker needs distances. Return distances from '
+                'that method (similarity=False), or L2-normalise the features first.')
+    return score
+
+
 SCORE_TO_DISTANCE = {'cosine': cosine_to_distance}
 
 
