@@ -69,3 +69,27 @@ def test_same_modality_and_large_k_g_warn(tmp_path, capsys):
     assert out['warnings'] == []
     # --swap exchanges the recorded modalities with the sides
     assert load_feature_settings(cross, swap=True)['q_modalities'][0] == 'visible'
+
+
+@pytest.mark.parametrize('flags,kwargs', [
+    (['--graph-update', 'parallel'], dict(graph_update='parallel')),
+    (['--input-dtype', 'float16', '--ties', 'stable'], dict(input_dtype='float16',
+                                                            ties='stable')),
+])
+def test_official_mode_switches_reach_sim(tmp_path, flags, kwargs):
+    """--graph-update / --input-dtype / --ties give what similarity_inference gives by hand."""
+    from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
+    from asym_plugins.methods.sim import similarity_inference
+    path = str(tmp_path / 'f.npz')
+    ReIDMetric(save_features=path).compute_metrics(_results(per_id=(2, 6), seed=3))
+    out = rerank.main([path, '--k-g', '6', '--K', '3'] + flags)
+    d = np.load(path)
+    qf, gf = (torch.from_numpy(d[k]) for k in ('qf', 'gf'))
+    if bool(d['normalize_feature']):   # the evaluation's setting, which rerank.py follows
+        qf, gf = l2_normalize(qf), l2_normalize(gf)
+    by_hand = similarity_inference(compute_distance(qf, gf, 'euclidean'),
+                                   compute_distance(gf, gf, 'euclidean'), preset='sysu_mm01',
+                                   k_g=6, K=3, **kwargs)
+    ref = evaluate_rank(torch.as_tensor(by_hand), d['q_pids'], d['g_pids'], d['q_camids'],
+                        d['g_camids'], max_rank=10).to_dict((1, 5, 10))
+    assert out['after'] == pytest.approx(ref, abs=1e-9)

@@ -42,7 +42,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-SIM_ARGS = ('lam', 'K', 'k_q', 'k_g', 'alpha', 'n_graph', 'prune_T')
+SIM_ARGS = ('lam', 'K', 'k_q', 'k_g', 'alpha', 'n_graph', 'prune_T', 'graph_update',
+            'input_dtype', 'ties')
 
 
 def parse_args(argv=None):
@@ -65,6 +66,15 @@ def parse_args(argv=None):
                    help='official mode: candidate intermediates per gallery item (20)')
     g.add_argument('--prune-T', dest='prune_T', type=int, default=None,
                    help='equations mode: prune intermediates to each query\'s T nearest')
+    g.add_argument('--graph-update', dest='graph_update', choices=['sequential', 'parallel'],
+                   default=None, help="official mode: 'sequential' = the released in-place "
+                   "column update (default); 'parallel' = every column from the original D_qg")
+    g.add_argument('--input-dtype', dest='input_dtype', choices=['float16'], default=None,
+                   help='official mode: float16 distances and arithmetic, as in the released '
+                        'eval_sysu.py / eval_regdb.py')
+    g.add_argument('--ties', choices=['numpy', 'stable'], default=None,
+                   help="official mode: neighbour-list ties in numpy.argsort's order (default, "
+                        "as released) or lower index first")
     g.add_argument('--components', choices=['both', 'graph', 'mutual'], default='both',
                    help='ablation: graph inference only, mutual-NN inference only, or SIM')
     k = p.add_argument_group('k-reciprocal')
