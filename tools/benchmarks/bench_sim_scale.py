@@ -18,6 +18,7 @@ Examples::
     python tools/benchmarks/bench_sim_scale.py --quick          # correctness smoke run (< 60 s)
     python tools/benchmarks/bench_sim_scale.py --sizes 10000 20000 --modes 2 --market
     python tools/benchmarks/bench_sim_scale.py --sizes 82161 --modes 2 --no-market  # MSMT17
+    python tools/benchmarks/bench_sim_scale.py --no-scale --modes 2           # Market row only
 """
 import argparse
 import math
@@ -182,6 +183,8 @@ def main(argv=None):
     p.add_argument('--project', type=int, default=1_000_000)
     p.add_argument('--market', action=argparse.BooleanOptionalAction, default=True,
                    help='the dense vs streaming row at Market scale (3368 x 15913)')
+    p.add_argument('--scale', action=argparse.BooleanOptionalAction, default=True,
+                   help='the time / memory rows per gallery size (--no-scale: only --market)')
     p.add_argument('--progress', action='store_true', help='progress bars in the children')
     p.add_argument('--size', type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument('--nq', type=int, default=None, help=argparse.SUPPRESS)
@@ -193,7 +196,8 @@ def main(argv=None):
     harness.resolve(args)
     if args.quick:
         args.sizes, args.dim = [1500, 3000], 256
-    scale_table(args)
+    if args.scale:
+        scale_table(args)
     if args.market:
         nq, ng = (300, 2100) if args.quick else MARKET
         margv = ['--size', str(ng), '--nq', str(nq), '--dim', str(args.dim),

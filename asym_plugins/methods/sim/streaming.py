@@ -40,12 +40,12 @@ from ...evaluation.distance import compute_distance, l2_normalize
 from ...progress import progress as _progress
 from ._kernels import (MAX_DISTANCE, SparseRows, _ColumnIndex, check_distances,
                        expand_reciprocal_sets, numpy_tie_order_, padded_to_sparse,
-                       reciprocal_sets, sparse_min_sum, topk_smallest)
+                       reciprocal_sets, row_chunks, sparse_min_sum, topk_smallest)
 from .api import (_HALF_LIMIT, _check_K, _cosine_to_distance, _to_half_values,
                   resolve_sim_params)
 from .api_utils import single_thread
 from .graph_inference import official_graph_distance, round_half_, sequential_graph_distance
-from .mutual_nn import (_first_sets, half_k, query_knn_sets, released_normalise,
+from .mutual_nn import (half_k, query_knn_sets, released_normalise,
                         released_query_weights)
 
 __all__ = ['similarity_inference_features', 'StreamResult', 'parse_memory', 'MIN_GEMM_ROWS',
@@ -218,39 +218,21 @@ def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, b
         c_val = torch.empty((ng, m_cache), dtype=gf.dtype, device=dev)
         rowmax = torch.empty((ng, 1), dtype=torch.float32, device=dev)
         sizes = (p['k_g'] + 1, half_k(p['k_g']) + 1)
+    cache = (c_idx, c_val, rowmax, m_cache, sizes) if official and need_mutual else None
     if not official:
         G.bmin = torch.empty((ng,), dtype=gf.dtype, device=dev)
-    for r0 in range(0, ng, tile):
-        r1 = min(ng, r0 + tile)
-        D = dist.rows(gf, r0, r1, gf)
-        check_distances(D, 'the gallery-gallery distances', budget_elems, limit, what)
-        if official:
-            if half:
-                D = _to_half_values(D)
-            if need_graph:
-                G.T[r0:r1], G.B[r0:r1] = _graph_neighbours_tile(D, p['lam'], G.T.shape[1],
-                                                                p['ties'], half)
-            if need_mutual:
-                x = released_normalise(D, budget_elems, half)
-                ranks[r0:r1] = _first_sets(x, sizes, p['ties'])
-                del x
-                sq = D * D
-                if half:
-                    sq = sq.to(torch.float16)
-                rowmax[r0:r1] = torch.amax(sq, dim=1, keepdim=True).float()
-                del sq
-                c_val[r0:r1], c_idx[r0:r1] = topk_smallest(D, m_cache)
-        else:
-            ar = torch.arange(r1 - r0, device=dev)
-            if ng > 1:  # min over t != j (symmetric D_gg: the column minimum of the dense path)
-                D[ar, ar + r0] = float('inf')
-                G.bmin[r0:r1] = D.amin(dim=1) * p['lam']
-            else:
-                G.bmin.fill_(float('inf'))
-            D[ar, ar + r0] = float('-inf')  # N(g, k_g) starts with g itself
-            ranks[r0:r1] = topk_smallest(D, width)[1]
-        del D
-        bar.update(r1 - r0)
+    for t0 in range(0, ng, tile):  # one matrix product per tile ...
+        t1 = min(ng, t0 + tile)
+        DT = dist.rows(gf, t0, t1, gf)
+        check_distances(DT, 'the gallery-gallery distances', budget_elems, limit, what)
+        if official and half:
+            DT = _to_half_values(DT)
+        # ... and the elementwise work in cache-sized row blocks, as the dense path
+        for s0, s1 in row_chunks(t1 - t0, ng, budget_elems):
+            _gallery_rows(G, DT[s0:s1], t0 + s0, t0 + s1, p, official, half, need_graph,
+                          need_mutual, ranks, width, budget_elems, cache)
+        del DT
+        bar.update(t1 - t0)
     if not need_mutual:
         return G
     if official:
@@ -277,6 +259,46 @@ def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, b
         G.cidx = _ColumnIndex(G.rg)
         G.size_g = (G.rg.ptr[1:] - G.rg.ptr[:-1]).to(gf.dtype)
     return G
+
+
+def _gallery_rows(G, D, r0, r1, p, official, half, need_graph, need_mutual, ranks, width,
+                  budget_elems, cache) -> None:
+    """Gallery rows ``r0:r1`` (their distances ``D``) into the structure of
+    :func:`_build_gallery`."""
+    ng = D.shape[1]
+    dev = D.device
+    if official:
+        if need_graph:
+            G.T[r0:r1], G.B[r0:r1] = _graph_neighbours_tile(D, p['lam'], G.T.shape[1],
+                                                            p['ties'], half)
+        if need_mutual:
+            c_idx, c_val, rowmax, m_cache, sizes = cache
+            x = released_normalise(D, budget_elems, half)
+            # one k-min pass gives the forward lists (its stable prefix, re-ordered like numpy
+            # where a tie crosses a set boundary: released_gallery_weights' sets) and the
+            # cached nearest items, whose distances are read from D
+            vals, idx = topk_smallest(x, max(m_cache, width + 1 if width < ng else width))
+            ri = idx[:, :width + 1].clone()
+            if p['ties'] == 'numpy':
+                numpy_tie_order_(x, ri, vals[:, :width + 1], sizes)
+            ranks[r0:r1] = ri[:, :width]
+            del x, vals, ri
+            c_idx[r0:r1] = idx[:, :m_cache]
+            c_val[r0:r1] = D.gather(1, idx[:, :m_cache])
+            sq = D * D
+            if half:
+                sq = sq.to(torch.float16)
+            rowmax[r0:r1] = torch.amax(sq, dim=1, keepdim=True).float()
+        return
+    D = D.clone()
+    ar = torch.arange(r1 - r0, device=dev)
+    if ng > 1:  # min over t != j (symmetric D_gg: the column minimum of the dense path)
+        D[ar, ar + r0] = float('inf')
+        G.bmin[r0:r1] = D.amin(dim=1) * p['lam']
+    else:
+        G.bmin.fill_(float('inf'))
+    D[ar, ar + r0] = float('-inf')  # N(g, k_g) starts with g itself
+    ranks[r0:r1] = topk_smallest(D, width)[1]
 
 
 def _set_values(gf, dist: _Distance, sets, c_idx, c_val, half) -> torch.Tensor:
@@ -465,7 +487,7 @@ def _plan(nq: int, ng: int, itemsize: int, p: Dict, budget: int, chunk: Optional
             f'memory_budget {_fmt_bytes(budget)} is too small: one query row of this gallery '
             f'({ng} items) with its gallery structure needs about {_fmt_bytes(need)}; raise '
             f'memory_budget (e.g. --memory-budget {max(1, math.ceil(need * 2 / (1 << 30)))}GB)')
-    tile = max(1, min(ng, free // per_row_tile))
+    tile = max(1, min(ng, _DENSE_BLOCK, free // per_row_tile))  # the dense path's row blocks
     if tile < ng:
         tile = max(min(ng, MIN_GEMM_ROWS), tile)
     cq = max(1, min(nq, free // per_query)) if chunk is None else max(1, min(nq, int(chunk)))
