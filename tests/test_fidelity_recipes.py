@@ -71,7 +71,7 @@ def test_sap_synthetic_twin_keeps_its_documented_temperature():
     path = 'configs/sap/synthetic_occluded.py'
     assert Config.fromfile(path).model.patch_loss['temperature'] == 0.2
     text = open(path).read()
-    assert "not the slides' 1" in text and '148x' in text
+    assert "not the slides' 1" in text and '148x' in text and 'seeds 0/1/2' in text
 
 
 MCMA_PAPER = sorted(p for p in glob.glob('configs/mcma/*.py')
