@@ -4,9 +4,15 @@ text-image) as plugins for MMEngine and torchreid.
 Importing the package registers every model, dataset, transform, sampler, metric, hook and
 re-ranker in the MMEngine scope ``asym`` and makes MMEngine checkpoints loadable on torch >= 2.6.
 """
+from . import (  # noqa: F401
+    data,
+    engine,  # noqa: F401  (checkpoint allow-list, atomic file backend)
+    evaluation,
+    hooks,
+    methods,
+    models,
+    registry,  # noqa: F401
+)
 from .version import __version__  # noqa: F401
-from . import registry  # noqa: F401
-from . import engine  # noqa: F401  (checkpoint allow-list, atomic file backend)
-from . import data, evaluation, hooks, methods, models  # noqa: F401
 
 __all__ = ['__version__', 'registry']

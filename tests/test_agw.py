@@ -6,8 +6,7 @@ import torch
 import torchvision
 from mmengine.config import Config
 
-from asym_plugins.models.backbones.agw import (AGWModel, TwoStreamResNet,
-                                               TwoStreamSmallReIDNet)
+from asym_plugins.models.backbones.agw import AGWModel, TwoStreamResNet, TwoStreamSmallReIDNet
 from asym_plugins.models.non_local import NonLocalBlock
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample

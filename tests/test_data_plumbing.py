@@ -1,5 +1,4 @@
 """ReIDDataset, transforms and the P x K sampler, against hand-checked expectations."""
-import os.path as osp
 from collections import Counter
 
 import cv2
@@ -9,8 +8,7 @@ import torch
 
 from asym_plugins.data.datasets.base import DatasetFormatError, ReIDDataset
 from asym_plugins.data.samplers import IdentitySampler
-from asym_plugins.data.transforms import (LoadReIDImage, PackReIDInputs, PadRandomCrop,
-                                          RandomErasing)
+from asym_plugins.data.transforms import LoadReIDImage, PackReIDInputs, PadRandomCrop, RandomErasing
 from asym_plugins.registry import TRANSFORMS
 
 

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from asym_plugins.evaluation import (RankResult, compute_distance, evaluate_rank,
-                                     evaluate_ranking, first_occurrence_mask, market_exclusion,
-                                     ranked_match_stats)
+from asym_plugins.evaluation import (
+    RankResult,
+    compute_distance,
+    evaluate_rank,
+    evaluate_ranking,
+    first_occurrence_mask,
+    market_exclusion,
+    ranked_match_stats,
+)
 
 
 # ----------------------------------------------------------------------------- references

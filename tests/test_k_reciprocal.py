@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import require  # noqa: E402
 
 from asym_plugins.methods.sim import KReciprocalReranker, k_reciprocal_rerank, re_ranking
-
-from conftest import require  # noqa: E402
 
 tr_rerank = require('torchreid.reid.utils.rerank').re_ranking
 assert 'asym_plugins' not in tr_rerank.__code__.co_filename  # torchreid's own, never ours

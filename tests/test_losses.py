@@ -4,8 +4,11 @@ import math
 import pytest
 import torch
 
-from asym_plugins.models.losses import (CrossEntropyLabelSmooth, TripletLoss,
-                                        WeightedRegularizedTriplet)
+from asym_plugins.models.losses import (
+    CrossEntropyLabelSmooth,
+    TripletLoss,
+    WeightedRegularizedTriplet,
+)
 from asym_plugins.registry import MODELS
 
 

@@ -8,13 +8,25 @@ import pytest
 import torch
 import torch.nn as nn
 
-from asym_plugins.methods.mcma import (HFTextEncoder, MCMAModel, TokenizeCaptions,
-                                       bisimulation_loss, bisimulation_scores,
-                                       cross_instance_partners, identity_relation_vectors,
-                                       load_tokenizer, masked_patch_mse, minilm_model_path,
-                                       normalized_pixel_targets, patchify, random_patch_mask,
-                                       resolve_text_encoder_path, sdm_loss, tokenize,
-                                       vit_visible_tokens)
+from asym_plugins.methods.mcma import (
+    HFTextEncoder,
+    MCMAModel,
+    TokenizeCaptions,
+    bisimulation_loss,
+    bisimulation_scores,
+    cross_instance_partners,
+    identity_relation_vectors,
+    load_tokenizer,
+    masked_patch_mse,
+    minilm_model_path,
+    normalized_pixel_targets,
+    patchify,
+    random_patch_mask,
+    resolve_text_encoder_path,
+    sdm_loss,
+    tokenize,
+    vit_visible_tokens,
+)
 from asym_plugins.models.backbones.vit import ReIDViT
 from asym_plugins.structures import ReIDDataSample
 
@@ -370,6 +382,7 @@ def test_model_tokenises_captions_itself_like_the_pipeline(minilm2):
 # ------------------------------------------------------------------ configs
 def test_configs_build_and_paper_configs_name_missing_weights(tmp_path):
     from mmengine.config import Config
+
     from asym_plugins.registry import MODELS
     cfg = Config.fromfile(osp.join(ROOT, 'configs/mcma/synthetic_text.py'))
     assert cfg.train_dataloader.sampler.num_instances == 2

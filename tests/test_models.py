@@ -5,9 +5,18 @@ import torch.nn as nn
 import torchvision
 from mmengine.optim import OptimWrapper
 
-from asym_plugins.models import (BNNeck, GeneralizedMeanPooling, GlobalAvgPool, GlobalMaxPool,
-                                 GlobalPooling, ReIDBaseline, ReIDDataPreprocessor, ReIDResNet,
-                                 ResNetIBN, SmallReIDNet)
+from asym_plugins.models import (
+    BNNeck,
+    GeneralizedMeanPooling,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    GlobalPooling,
+    ReIDBaseline,
+    ReIDDataPreprocessor,
+    ReIDResNet,
+    ResNetIBN,
+    SmallReIDNet,
+)
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
 

@@ -6,17 +6,23 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import torchreid_evaluate_rank
 
-from asym_plugins.methods.mos import (JaccardTripletLoss, MoSMetric, MoSModel,
-                                      PositiveCooccurrencePrior,
-                                      conflict_penalty, hard_jaccard_similarity,
-                                      indexed_union_top_channels,
-                                      pairwise_conflict_penalty, rescore_topr,
-                                      soft_jaccard_similarity)
+from asym_plugins.methods.mos import (
+    JaccardTripletLoss,
+    MoSMetric,
+    MoSModel,
+    PositiveCooccurrencePrior,
+    conflict_penalty,
+    hard_jaccard_similarity,
+    indexed_union_top_channels,
+    pairwise_conflict_penalty,
+    rescore_topr,
+    soft_jaccard_similarity,
+)
 from asym_plugins.methods.mos import conflict as conflict_module
 from asym_plugins.registry import METRICS, MODELS
 from asym_plugins.structures import ReIDDataSample
-from conftest import torchreid_evaluate_rank
 
 
 def brute_jaccard(a, b):
@@ -329,6 +335,7 @@ def test_mos_metric_ranks_by_jaccard_and_takes_prior_from_predict():
 
 def test_mos_configs_parse_and_build():
     import glob
+
     from mmengine.config import Config
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     files = sorted(glob.glob(os.path.join(root, 'configs', 'mos', '**', '*.py'), recursive=True))

@@ -16,7 +16,7 @@ from asym_plugins.data.datasets.dukemtmc import DukeMTMCReID
 from asym_plugins.data.datasets.market1501 import Market1501
 from asym_plugins.data.datasets.msmt17 import MSMT17
 from asym_plugins.data.datasets.occluded import OccludedDuke, OccludedREID
-from asym_plugins.data.datasets.partial import PDukeMTMCReID, PETHZ, PartialILIDS, PartialREID
+from asym_plugins.data.datasets.partial import PETHZ, PartialILIDS, PartialREID, PDukeMTMCReID
 from asym_plugins.data.datasets.query_gallery import QueryGalleryDataset
 from asym_plugins.data.datasets.regdb import RegDB
 from asym_plugins.data.datasets.sysu_mm01 import SYSUMM01

@@ -17,10 +17,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asym_plugins.data.datasets import (CUHKPEDES, ICFGPEDES, MSMT17, PETHZ, SYSUMM01,
-                                        DatasetFormatError, DukeMTMCReID, Market1501,
-                                        OccludedDuke, OccludedREID, PartialILIDS, PartialREID,
-                                        PDukeMTMCReID, RegDB, RSTPReid)
+from asym_plugins.data.datasets import (
+    CUHKPEDES,
+    ICFGPEDES,
+    MSMT17,
+    PETHZ,
+    SYSUMM01,
+    DatasetFormatError,
+    DukeMTMCReID,
+    Market1501,
+    OccludedDuke,
+    OccludedREID,
+    PartialILIDS,
+    PartialREID,
+    PDukeMTMCReID,
+    RegDB,
+    RSTPReid,
+)
 
 FAST = dict(serialize_data=False, verify_images=False)  # empty files: names only
 

@@ -3,9 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from asym_plugins.evaluation import (RegDBMetric, SYSUMetric, TextImageMetric, evaluate_regdb,
-                                     evaluate_sysu, evaluate_sysu_trial, evaluate_text_to_image,
-                                     load_sysu_permutation, sample_sysu_gallery)
+from asym_plugins.evaluation import (
+    RegDBMetric,
+    SYSUMetric,
+    TextImageMetric,
+    evaluate_regdb,
+    evaluate_sysu,
+    evaluate_sysu_trial,
+    evaluate_text_to_image,
+    load_sysu_permutation,
+    sample_sysu_gallery,
+)
 
 
 # ----------------------------------------------------------------------------- references

@@ -13,8 +13,8 @@ import showcase  # noqa: E402
 def test_readme_showcase_table_is_the_results_file():
     with open(osp.join(ROOT, 'README.md')) as f:
         readme = f.read()
-    block = re.search(r'<!-- showcase-table: rendered from (\S+) -->\n(.*?)\n<!-- /showcase-table -->',
-                      readme, re.S)
+    block = re.search(r'<!-- showcase-table: rendered from (\S+) -->\n(.*?)\n'
+                      r'<!-- /showcase-table -->', readme, re.S)
     assert block, 'README lost its showcase-table markers'
     with open(osp.join(ROOT, block.group(1))) as f:
         results = json.load(f)

@@ -3,10 +3,9 @@ suite passes in any order and on several workers; missing test dependencies are 
 import os
 
 import pytest
-from mmengine.registry import DefaultScope, Registry
-from mmengine.registry import MODELS as ROOT_MODELS
-
 from conftest import ALLOW_MISSING_ENV, mmengine_globals_restored, require
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import DefaultScope, Registry
 
 
 def test_default_scope_and_registrations_are_put_back():
@@ -75,9 +74,10 @@ def test_missing_test_dependency_is_an_error_unless_allowed(monkeypatch):
 
 
 def test_process_wide_counters_and_warn_once_sets_are_put_back():
+    from conftest import process_records_restored
+
     from asym_plugins.data.datasets import file_layout, regdb
     from asym_plugins.data.transforms.loading import LoadReIDImage
-    from conftest import process_records_restored
     skipped, n = {k: set(v) for k, v in file_layout.SKIPPED.items()}, LoadReIDImage.num_skipped
     warned = set(regdb._WARNED)
     with process_records_restored():

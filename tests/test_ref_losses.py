@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from asym_plugins.methods.mcma.losses import (identity_loss, infonce_loss, masked_patch_mse,
-                                              sdm_loss)
+from asym_plugins.methods.mcma.losses import identity_loss, infonce_loss, masked_patch_mse, sdm_loss
 from asym_plugins.methods.mos import JaccardTripletLoss
 from asym_plugins.methods.sap import ProxyConsistencyDistillLoss
 

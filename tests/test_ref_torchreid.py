@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import require
 
 from asym_plugins.data.samplers import CrossModalityIdentitySampler, IdentitySampler
 from asym_plugins.integrations.torchreid.evaluation import eval_cuhk03
-from conftest import require
 
 require('torchreid')
 with warnings.catch_warnings():

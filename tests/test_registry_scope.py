@@ -1,11 +1,16 @@
 """With ``default_scope='asym'`` MMEngine finds an ``asym`` child in every root registry."""
 import logging
 
-from mmengine.logging import MMLogger
-from mmengine.registry import (DefaultScope, LOG_PROCESSORS, OPTIM_WRAPPERS, PARAM_SCHEDULERS,
-                               VISBACKENDS, VISUALIZERS)
-
 import mmengine.runner  # noqa: F401  (what a Runner has imported: its log processor, loops)
+from mmengine.logging import MMLogger
+from mmengine.registry import (
+    LOG_PROCESSORS,
+    OPTIM_WRAPPERS,
+    PARAM_SCHEDULERS,
+    VISBACKENDS,
+    VISUALIZERS,
+    DefaultScope,
+)
 
 import asym_plugins.registry as reg
 

@@ -14,11 +14,18 @@ import pytest
 from mmengine.config import Config, DictAction
 
 import asym_plugins  # noqa: F401
-from asym_plugins.engine.cli import (USER_ERROR_EXIT, CfgOptionsAction, ConfigError,
-                                     MissingInputError)
+from asym_plugins.engine.cli import (
+    USER_ERROR_EXIT,
+    CfgOptionsAction,
+    ConfigError,
+    MissingInputError,
+)
 from asym_plugins.engine.launch import check_local_paths, validate_cfg
-from asym_plugins.evaluation.metrics.reid_metric import (FeatureFileError, load_features_npz,
-                                                         save_features_npz)
+from asym_plugins.evaluation.metrics.reid_metric import (
+    FeatureFileError,
+    load_features_npz,
+    save_features_npz,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SYNTHETIC = osp.join(ROOT, 'configs/baseline/synthetic.py')

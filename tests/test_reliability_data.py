@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 import asym_plugins.data.datasets.file_layout as file_layout
-from asym_plugins.data.datasets import (CUHKPEDES, ICFGPEDES, MSMT17, Market1501, PartialILIDS,
-                                        RegDB, RSTPReid)
+from asym_plugins.data.datasets import (
+    CUHKPEDES,
+    ICFGPEDES,
+    MSMT17,
+    Market1501,
+    PartialILIDS,
+    RegDB,
+    RSTPReid,
+)
 from asym_plugins.data.datasets.base import DatasetFormatError
 
 FAST = dict(serialize_data=False)

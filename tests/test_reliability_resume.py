@@ -20,11 +20,19 @@ from mmengine.hooks import Hook
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import asym_plugins  # noqa: F401
-from asym_plugins.engine.checkpoint import (CheckpointFileError, CheckpointMismatchError,
-                                            checkpoint_problem)
+from asym_plugins.engine.checkpoint import (
+    CheckpointFileError,
+    CheckpointMismatchError,
+    checkpoint_problem,
+)
 from asym_plugins.engine.cli import MissingInputError
-from asym_plugins.engine.workdir import (LOCK_NAME, WorkDirLock, WorkDirLockedError,
-                                         find_resume_checkpoint, remove_stale_tmp)
+from asym_plugins.engine.workdir import (
+    LOCK_NAME,
+    WorkDirLock,
+    WorkDirLockedError,
+    find_resume_checkpoint,
+    remove_stale_tmp,
+)
 from asym_plugins.registry import HOOKS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

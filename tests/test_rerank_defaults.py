@@ -11,8 +11,11 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import rerank  # noqa: E402
 
-from asym_plugins.evaluation.metrics.reid_metric import (ReIDMetric, load_feature_settings,  # noqa: E402
-                                                         save_features_npz)
+from asym_plugins.evaluation.metrics.reid_metric import (  # noqa: E402
+    ReIDMetric,
+    load_feature_settings,
+    save_features_npz,
+)
 
 
 def _results(modalities=('infrared', 'visible'), per_id=(2, 6), n_ids=5, dim=8, seed=0):

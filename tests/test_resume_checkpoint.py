@@ -1,5 +1,4 @@
 """Resume on torch >= 2.6 (weights_only loading) and atomic checkpoint writes."""
-import copy
 import os
 import os.path as osp
 

@@ -7,11 +7,18 @@ import torch
 from scipy import stats
 
 from asym_plugins.hooks import TeacherDistillationHook
-from asym_plugins.methods.sap import (PatchConsistencyDistillLoss, ProxyConsistencyDistillLoss,
-                                      SAPModel, attention_distillation_loss, foreground_flag,
-                                      map_part_labels, patch_attention_target,
-                                      patch_part_distribution, proxy_attention_target,
-                                      ssd_drop_probabilities, ssd_keep_mask)
+from asym_plugins.methods.sap import (
+    PatchConsistencyDistillLoss,
+    ProxyConsistencyDistillLoss,
+    SAPModel,
+    foreground_flag,
+    map_part_labels,
+    patch_attention_target,
+    patch_part_distribution,
+    proxy_attention_target,
+    ssd_drop_probabilities,
+    ssd_keep_mask,
+)
 from asym_plugins.methods.sap.part_targets import default_label_map
 from asym_plugins.structures import ReIDDataSample
 

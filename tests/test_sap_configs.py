@@ -4,12 +4,12 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import torchreid_distance, torchreid_evaluate_rank
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import asym_plugins  # noqa: F401
 from asym_plugins.data.synthetic.writer import write_layout
-from conftest import torchreid_distance, torchreid_evaluate_rank
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = dict(embed_dims=32, depth=2, num_heads=2, mlp_ratio=2.0)

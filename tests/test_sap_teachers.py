@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from conftest import require
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 from PIL import Image
@@ -14,7 +15,6 @@ import asym_plugins  # noqa: F401  (registers transforms)
 from asym_plugins.registry import TEACHERS
 from asym_plugins.structures import ReIDDataSample
 from third_party.human_parsing import LABEL_SETS, label_set_lut
-from conftest import require
 
 
 def samples_with_masks(masks):

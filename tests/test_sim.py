@@ -4,17 +4,21 @@ The references below are written from the method page docs/sim.md (equations, an
 description of the released code) with per-pair Python loops; ties are broken by the lower
 index in equations mode and as numpy.argsort does in official mode (tests/test_sim_released.py).
 """
-import math
 
 import numpy as np
 import pytest
 import torch
+from test_sim_released import released_reference  # noqa: E402
 
 from asym_plugins.methods import sim as sim_pkg
-from asym_plugins.methods.sim import (SIM_PRESETS, SIMReranker, sim_graph_distance,
-                                      sim_re_ranking, similarity_inference)
-from asym_plugins.methods.sim import _kernels
-from test_sim_released import released_reference  # noqa: E402
+from asym_plugins.methods.sim import (
+    SIM_PRESETS,
+    SIMReranker,
+    _kernels,
+    sim_graph_distance,
+    sim_re_ranking,
+    similarity_inference,
+)
 
 
 @pytest.fixture(autouse=True)

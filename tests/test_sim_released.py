@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from asym_plugins.methods.sim import similarity_inference, sim_graph_distance
+from asym_plugins.methods.sim import sim_graph_distance, similarity_inference
 
 PRESETS = {'sysu_mm01': dict(lam=0.01, K=9, k_q=12, k_g=20, alpha=0.3),
            'regdb': dict(lam=0.1, K=5, k_q=9, k_g=20, alpha=0.7)}
@@ -311,7 +311,8 @@ def test_option_validation():
 def _released_module():
     path = os.environ.get('ASYM_RELEASED_SIM')
     if not path:
-        pytest.skip('set ASYM_RELEASED_SIM to a local copy of the released utils/relevancemetric.py')
+        pytest.skip('set ASYM_RELEASED_SIM to a local copy of the released '
+                    'utils/relevancemetric.py')
     spec = importlib.util.spec_from_file_location('released_relevancemetric', path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -5,8 +5,14 @@ import pickle
 import numpy as np
 import pytest
 
-from asym_plugins.data.synthetic import (COLOUR_WORDS, PART_LABELS, PRESETS,
-                                         SyntheticReIDDataset, SyntheticWorld, colour_words)
+from asym_plugins.data.synthetic import (
+    COLOUR_WORDS,
+    PART_LABELS,
+    PRESETS,
+    SyntheticReIDDataset,
+    SyntheticWorld,
+    colour_words,
+)
 
 SMALL = dict(num_train_ids=8, num_test_ids=6)
 HEAD, UPPER, LOWER, SHOES, BAG, OCC = (PART_LABELS[k] for k in (
@@ -185,8 +191,11 @@ def test_infrared_has_no_colour_and_differs_from_visible_twin(worlds):
 def test_infrared_maps_each_colour_to_one_reflectance_and_keeps_patterns():
     """NIR look-up: a colour name has one intensity for everybody; patterns stay visible."""
     from asym_plugins.data.synthetic.body import LOGO, UPPER, UPPER2
-    from asym_plugins.data.synthetic.infrared import (MIN_PATTERN_CONTRAST, infrared_lut,
-                                                      nir_reflectance)
+    from asym_plugins.data.synthetic.infrared import (
+        MIN_PATTERN_CONTRAST,
+        infrared_lut,
+        nir_reflectance,
+    )
     w = SyntheticWorld('infrared', seed=0, **SMALL)
     idents = [w._identity(p) for p in w.pids('train') + w.pids('query')]
     by_colour = {}

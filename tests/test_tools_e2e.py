@@ -1,5 +1,4 @@
 """tools/train.py, tools/test.py and tools/dist_test.sh end to end, and their errors."""
-import json
 import os
 import os.path as osp
 import re
@@ -49,8 +48,9 @@ def test_test_py_reports_metrics_and_saves_features(trained, tmp_path):
     data = np.load(npz)
     assert data['qf'].shape[0] == len(data['q_pids']) and data['gf'].shape[0] == len(data['g_pids'])
     # The saved features reproduce the logged mAP through the plain evaluation API.
-    from asym_plugins.evaluation import compute_distance, evaluate_rank
     import torch
+
+    from asym_plugins.evaluation import compute_distance, evaluate_rank
     dist = compute_distance(torch.from_numpy(data['qf']), torch.from_numpy(data['gf']))
     cmc, mAP, _ = evaluate_rank(dist, data['q_pids'], data['g_pids'], data['q_camids'],
                                 data['g_camids'])

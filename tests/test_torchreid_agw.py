@@ -6,10 +6,8 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import require, torchreid_distance, torchreid_evaluate_rank  # noqa: E402
 from mmengine.config import Config
-
-from conftest import (require, torchreid_distance,  # noqa: E402
-                      torchreid_evaluate_rank)
 
 require('torchreid')
 require('yacs')
@@ -31,10 +29,13 @@ def _samples(modalities, labels):
 
 def test_agw_small_from_torchreid_equals_mmengine_agw_with_same_weights():
     from asym_plugins.integrations.torchreid import compat, register_all
-    from asym_plugins.integrations.torchreid.models import (AGWTorchreidModel,
-                                                            from_mmengine_state_dict,
-                                                            mmengine_model_config,
-                                                            to_mmengine_state_dict, wrap_model)
+    from asym_plugins.integrations.torchreid.models import (
+        AGWTorchreidModel,
+        from_mmengine_state_dict,
+        mmengine_model_config,
+        to_mmengine_state_dict,
+        wrap_model,
+    )
     from asym_plugins.registry import MODELS
     register_all()
     assert {'agw_resnet50', 'agw_small'} <= set(compat.model_factory())
@@ -91,6 +92,7 @@ def test_agw_small_from_torchreid_equals_mmengine_agw_with_same_weights():
 
 def test_agw_resnet50_factory_layout_and_local_pretrained(tmp_path):
     import torchvision
+
     from asym_plugins.integrations.torchreid.models import build_model
     weights = tmp_path / 'resnet50.pth'
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), weights)

@@ -7,9 +7,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-
-from conftest import (require, torchreid_distance,  # noqa: E402
-                      torchreid_evaluate_rank)
+from conftest import require, torchreid_distance, torchreid_evaluate_rank  # noqa: E402
 
 torchreid = require('torchreid')
 

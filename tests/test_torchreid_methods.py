@@ -2,9 +2,7 @@
 MoSMetric), SIM / k-reciprocal in torchreid's test flow, the synthetic datasets."""
 import pytest
 import torch
-
-from conftest import (require, torchreid_distance,  # noqa: E402
-                      torchreid_evaluate_rank)
+from conftest import require, torchreid_distance, torchreid_evaluate_rank  # noqa: E402
 
 require('torchreid')
 

@@ -10,14 +10,19 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from conftest import require  # noqa: E402
 
 require('torchreid')
 
 from asym_plugins.integrations.torchreid import compat  # noqa: E402
 from asym_plugins.integrations.torchreid.registration import (  # noqa: E402
-    METHODS, MethodEntry, RegistrationError, method_available, register_all, register_model)
+    METHODS,
+    MethodEntry,
+    RegistrationError,
+    method_available,
+    register_all,
+    register_model,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -177,8 +182,14 @@ def test_no_import_cycle_and_imports_at_module_top():
 
 
 def test_deprecated_names_warn_and_are_the_new_ones():
-    from asym_plugins.integrations.torchreid import (config, datasets, engines, evaluation,
-                                                     models, registration)
+    from asym_plugins.integrations.torchreid import (
+        config,
+        datasets,
+        engines,
+        evaluation,
+        models,
+        registration,
+    )
     cases = [(registration, 'build_reranker', registration.build_torchreid_reranker),
              (evaluation, 'evaluate_rank', evaluation.torchreid_evaluate_rank),
              (config, 'load_config', config.load_yacs_config),

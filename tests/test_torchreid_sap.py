@@ -2,10 +2,8 @@
 import numpy as np
 import pytest
 import torch
+from conftest import require, torchreid_distance, torchreid_evaluate_rank  # noqa: E402
 from PIL import Image
-
-from conftest import (require, torchreid_distance,  # noqa: E402
-                      torchreid_evaluate_rank)
 
 require('torchreid')
 

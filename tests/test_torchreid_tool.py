@@ -8,7 +8,6 @@ import os.path as osp
 import pytest
 import torch
 import yaml
-
 from conftest import require  # noqa: E402
 
 require('torchreid')
@@ -80,8 +79,7 @@ def test_tool_trains_and_reports_with_and_without_sim(tmp_path):
 def test_cross_modality_batches_and_agw_engine(tmp_path):
     from asym_plugins.integrations.torchreid import compat, register_all
     from asym_plugins.integrations.torchreid.datasets import synthetic_dataset_class
-    from asym_plugins.integrations.torchreid.engines import (AGWEngine,
-                                                             TorchreidCrossModalitySampler)
+    from asym_plugins.integrations.torchreid.engines import AGWEngine, TorchreidCrossModalitySampler
     from asym_plugins.integrations.torchreid.models import build_model
     from asym_plugins.integrations.torchreid.registration import register_dataset
     register_all()

@@ -6,8 +6,13 @@ import torch
 import torch.nn.functional as F
 
 from asym_plugins.models import ReIDBaseline
-from asym_plugins.models.backbones.vit import (ReIDViT, convert_vit_state_dict,
-                                               detect_vit_layout, grid_size, resize_pos_embed)
+from asym_plugins.models.backbones.vit import (
+    ReIDViT,
+    convert_vit_state_dict,
+    detect_vit_layout,
+    grid_size,
+    resize_pos_embed,
+)
 
 TINY = dict(embed_dims=16, depth=2, num_heads=2, mlp_ratio=2.0)
 

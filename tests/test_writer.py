@@ -10,9 +10,15 @@ import numpy as np
 import pytest
 
 from asym_plugins.data.synthetic import SyntheticWorld
-from asym_plugins.data.synthetic.writer import (LAYOUT_FOLDERS, LAYOUT_PRESETS,
-                                                LAYOUT_WORLD_SETTINGS, LAYOUTS, format_summary,
-                                                map_camera, write_layout)
+from asym_plugins.data.synthetic.writer import (
+    LAYOUT_FOLDERS,
+    LAYOUT_PRESETS,
+    LAYOUT_WORLD_SETTINGS,
+    LAYOUTS,
+    format_summary,
+    map_camera,
+    write_layout,
+)
 
 SIZE = dict(num_train_ids=6, num_test_ids=4, img_size=(32, 16))
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -47,7 +47,9 @@ say "installed into $("$PY" -c 'import sys; print(sys.prefix)') ($(du -sh "$("$P
     'import sys; print(sys.prefix)')" 2>/dev/null | cut -f1) on disk)"
 
 case "$what" in
-    test) exec "$PY" -m pytest -q -n 2 -p randomly ;;  # random order, 2 workers
+    test) say "lint: ruff check (ruff.toml)"
+          "$PY" -m ruff check .
+          exec "$PY" -m pytest -q -n 2 -p randomly ;;  # random order, 2 workers
     demo) exec "$PY" tools/showcase.py ;;
     setup) say "done; next: bash tools/bootstrap.sh demo (or test)" ;;
     *) echo "usage: bash tools/bootstrap.sh [setup|test|demo]" >&2; exit 2 ;;

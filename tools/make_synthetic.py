@@ -13,8 +13,12 @@ image's part mask is written under ``<release folder>/part_masks/`` (same relati
 import argparse
 import sys
 
-from asym_plugins.data.synthetic.writer import (LAYOUTS, PARTIAL_ILIDS_VARIANTS, format_summary,
-                                                write_layout)
+from asym_plugins.data.synthetic.writer import (
+    LAYOUTS,
+    PARTIAL_ILIDS_VARIANTS,
+    format_summary,
+    write_layout,
+)
 
 
 def parse_args(argv=None):

@@ -21,10 +21,9 @@ from mmengine.runner import Runner  # noqa: E402
 
 import asym_plugins  # noqa: E402,F401
 from asym_plugins.engine import prepare_runtime_cfg  # noqa: E402
-from asym_plugins.engine.launch import log_data_summary  # noqa: E402
 from asym_plugins.engine.checkpoint import load_checkpoint_strict  # noqa: E402
-from asym_plugins.engine.cli import (CfgOptionsAction, MissingInputError,  # noqa: E402
-                                     add_debug_flag, run_cli)
+from asym_plugins.engine.cli import CfgOptionsAction, MissingInputError, add_debug_flag, run_cli  # noqa: E402
+from asym_plugins.engine.launch import log_data_summary  # noqa: E402
 
 
 def parse_args(argv=None):

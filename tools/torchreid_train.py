@@ -26,24 +26,29 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 
 from asym_plugins.engine.cli import MissingInputError, run_cli  # noqa: E402
-
 from asym_plugins.integrations.torchreid import compat  # noqa: E402
 from asym_plugins.integrations.torchreid import config as cfg_mod  # noqa: E402
 from asym_plugins.integrations.torchreid.checkpoint import (  # noqa: E402
-    load_pretrained_weights, resume_from_checkpoint)
-from asym_plugins.integrations.torchreid.datasets import (  # noqa: E402
-    DATASET_SPECS, synthetic_dataset_class)
+    load_pretrained_weights,
+    resume_from_checkpoint,
+)
+from asym_plugins.integrations.torchreid.datasets import DATASET_SPECS, synthetic_dataset_class  # noqa: E402
 from asym_plugins.integrations.torchreid.engines import engine_for  # noqa: E402
 from asym_plugins.integrations.torchreid.registration import (  # noqa: E402
-    build_torchreid_model, method_available, method_entry, register_all, register_dataset)
+    build_torchreid_model,
+    method_available,
+    method_entry,
+    register_all,
+    register_dataset,
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='asym-reid methods in torchreid (yacs yaml).')
     parser.add_argument('config', help='yaml file, e.g. configs/torchreid/mos.yaml')
     parser.add_argument('opts', nargs=argparse.REMAINDER, default=None,
-                        help='KEY VALUE pairs overriding the yaml, e.g. train.max_epoch 2 (--debug anywhere: '
-             'the traceback of a stop on an input error)')
+                        help='KEY VALUE pairs overriding the yaml, e.g. train.max_epoch 2 '
+                             '(--debug anywhere: the traceback of a stop on an input error)')
     args = parser.parse_args(argv)
     args.opts = [o for o in (args.opts or []) if o != '--debug']
     return args

@@ -28,8 +28,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import asym_plugins  # noqa: E402,F401  (registers the asym scope)
 from asym_plugins.engine import prepare_runtime_cfg  # noqa: E402
-from asym_plugins.engine.cli import (CfgOptionsAction, MissingInputError,  # noqa: E402
-                                     add_debug_flag, run_cli)
+from asym_plugins.engine.cli import CfgOptionsAction, MissingInputError, add_debug_flag, run_cli  # noqa: E402
 from asym_plugins.engine.launch import apply_resume, log_data_summary  # noqa: E402
 from asym_plugins.engine.workdir import WorkDirLock, is_main_rank, remove_stale_tmp  # noqa: E402
 

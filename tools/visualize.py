@@ -257,8 +257,12 @@ def cmd_ranklist(args):
 
 def cmd_sim(args):
     from asym_plugins.methods.sim import similarity_inference
-    from asym_plugins.visualization import (SheetLayout, compose_sheet, feature_distance,
-                                            pick_queries)
+    from asym_plugins.visualization import (
+        SheetLayout,
+        compose_sheet,
+        feature_distance,
+        pick_queries,
+    )
     feats, images, ev = load_ranking_inputs(args)
     d_qg, metric, normalize = _distance(feats, args, ev, normalize_default=True)
     d_gg = feature_distance(feats['gf'], feats['gf'], metric, normalize)
@@ -281,8 +285,7 @@ def cmd_sim(args):
 
 def cmd_sap(args):
     from asym_plugins.methods.sap.teachers import build_teacher
-    from asym_plugins.visualization import SheetLayout, compose_sheet, pick_queries
-    from asym_plugins.visualization import sources
+    from asym_plugins.visualization import SheetLayout, compose_sheet, pick_queries, sources
     from asym_plugins.visualization.sap_maps import sap_rows, teacher_config
     cfg = sources.load_config(args.config, args.cfg_options)
     model = sources.build_model(cfg, args.checkpoint)
@@ -339,10 +342,18 @@ def mcma_inputs(cfg, checkpoint):
 
 
 def cmd_mcma(args):
-    from asym_plugins.visualization import (BLUE, Cell, SheetLayout, compose_sheet,
-                                            feature_distance, pick_queries, ranked_gallery,
-                                            ranklist_block, ranklist_record)
-    from asym_plugins.visualization import sources
+    from asym_plugins.visualization import (
+        BLUE,
+        Cell,
+        SheetLayout,
+        compose_sheet,
+        feature_distance,
+        pick_queries,
+        ranked_gallery,
+        ranklist_block,
+        ranklist_record,
+        sources,
+    )
     cfg = sources.load_config(args.config, args.cfg_options)
     m = mcma_inputs(cfg, args.checkpoint)
     dist = feature_distance(m['text'], m['image'], 'cosine').numpy()  # IRRA: cosine

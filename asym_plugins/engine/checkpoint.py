@@ -10,7 +10,8 @@
 * :class:`AtomicLocalBackend` (MMEngine file backend ``'atomic_local'``) writes to a temporary
   file in the same folder, fsyncs, then ``os.replace``-s it: a reader sees the old file or the
   new one, never a truncated one. Use it with
-  ``default_hooks = dict(checkpoint=dict(type='CheckpointHook', backend_args=dict(backend='atomic_local')))``
+  ``default_hooks = dict(checkpoint=dict(type='CheckpointHook',
+  backend_args=dict(backend='atomic_local')))``
   (our ``configs/_base_/default_runtime.py`` does). Files get the permissions of a plain
   ``open``/``torch.save`` (``0o666`` minus the umask), and a ``.pth`` gets a sidecar
   ``<name>.pth.sha256`` (``sha256sum -c`` format) written after it.

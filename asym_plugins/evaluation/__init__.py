@@ -7,12 +7,28 @@ Examples::
 """
 from . import rerankers  # noqa: F401  (registers re-rankers)
 from .distance import compute_distance, l2_normalize
-from .metrics import ReIDMetric, RegDBMetric, SYSUMetric, TextImageMetric
-from .protocols import (TrialsResult, average_results, evaluate_regdb, evaluate_sysu,
-                        evaluate_sysu_trial, evaluate_text_to_image, load_sysu_permutation,
-                        sample_sysu_gallery, sysu_exclusion)
-from .rank import (QueryStats, RankResult, evaluate_rank, evaluate_ranking, first_occurrence_mask,
-                   market_exclusion, ranked_match_stats, summarize_stats)
+from .metrics import RegDBMetric, ReIDMetric, SYSUMetric, TextImageMetric
+from .protocols import (
+                        TrialsResult,
+                        average_results,
+                        evaluate_regdb,
+                        evaluate_sysu,
+                        evaluate_sysu_trial,
+                        evaluate_text_to_image,
+                        load_sysu_permutation,
+                        sample_sysu_gallery,
+                        sysu_exclusion,
+)
+from .rank import (
+                        QueryStats,
+                        RankResult,
+                        evaluate_rank,
+                        evaluate_ranking,
+                        first_occurrence_mask,
+                        market_exclusion,
+                        ranked_match_stats,
+                        summarize_stats,
+)
 from .rerankers import BaseReranker, build_reranker
 
 __all__ = [

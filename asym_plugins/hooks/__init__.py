@@ -1,6 +1,6 @@
 """MMEngine hooks of this package."""
-from .progress_bar import ProgressBarHook
 from .portable_checkpoint import PortableCheckpointHook, PortableHistoryBuffer
+from .progress_bar import ProgressBarHook
 from .rerank_hook import RerankHook, SIMRerankHook
 from .teacher_distillation import TeacherDistillationHook
 

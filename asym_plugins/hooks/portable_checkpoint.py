@@ -8,7 +8,6 @@ import re
 
 import numpy as np
 import torch
-
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import HistoryBuffer, print_log

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import torch
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 
 from asym_plugins.methods.sap.teachers import build_teacher
 from asym_plugins.registry import HOOKS

@@ -4,15 +4,29 @@ Re-ID model (:class:`BaseReIDModel`), the BoT baseline and AGW's model.
 Importing this package registers every class in ``asym_plugins.registry.MODELS``.
 """
 from .agw_model import AGW_LOSSES, AGWModel
-from .backbones import (IBN, BaseReIDBackbone, ReIDResNet, ReIDViT, ResNetIBN, SmallReIDNet,
-                        TwoStreamResNet, TwoStreamSmallReIDNet, check_local_checkpoint)
+from .backbones import (
+                        IBN,
+                        BaseReIDBackbone,
+                        ReIDResNet,
+                        ReIDViT,
+                        ResNetIBN,
+                        SmallReIDNet,
+                        TwoStreamResNet,
+                        TwoStreamSmallReIDNet,
+                        check_local_checkpoint,
+)
 from .base_reid_model import TEST_FEATURES, BaseReIDModel
 from .data_preprocessor import ReIDDataPreprocessor
 from .heads import BNNeckHead
-from .losses import (CrossEntropyLabelSmooth, TripletLoss, WeightedRegularizedTriplet,
-                     euclidean_dist)
-from .necks import (BNNeck, GeneralizedMeanPooling, GlobalAvgPool, GlobalMaxPool, GlobalPooling,
-                    build_global_pooling)
+from .losses import CrossEntropyLabelSmooth, TripletLoss, WeightedRegularizedTriplet, euclidean_dist
+from .necks import (
+                        BNNeck,
+                        GeneralizedMeanPooling,
+                        GlobalAvgPool,
+                        GlobalMaxPool,
+                        GlobalPooling,
+                        build_global_pooling,
+)
 from .non_local import NonLocalBlock
 from .reid_baseline import DEFAULT_LOSSES, ReIDBaseline
 

@@ -8,6 +8,7 @@ import torch
 
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
+
 from .backbones.agw import ModalityLike
 from .reid_baseline import ReIDBaseline
 

@@ -18,6 +18,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 
 from asym_plugins.structures import ReIDDataSample
+
 from .builders import build_data_preprocessor, set_pred_features
 
 __all__ = ['BaseReIDModel', 'MODES', 'TEST_FEATURES']

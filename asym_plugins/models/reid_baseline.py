@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
+
 from .base_reid_model import TEST_FEATURES, BaseReIDModel
 from .builders import build_reid_head, build_reid_losses, check_choice
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from asym_plugins.evaluation import compute_distance, l2_normalize, market_exclusion
+
 from .drawing import BLUE, GREEN, RED
 from .sheet import Cell
 

@@ -21,8 +21,11 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     from mmengine.registry import init_default_scope
 
     import asym_plugins  # noqa: F401
-    from asym_plugins.engine.launch import (check_cfg_option_keys, check_local_paths,
-                                            fill_num_classes)
+    from asym_plugins.engine.launch import (
+        check_cfg_option_keys,
+        check_local_paths,
+        fill_num_classes,
+    )
     if not osp.isfile(path):
         raise MissingInputError(f'config {path!r} does not exist.')
     cfg = Config.fromfile(path)

@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from asym_plugins.data.synthetic import SyntheticWorld
+
 from .drawing import BLUE, GREY, overlay_mask
 from .sheet import Cell, SheetLayout, compose_sheet
 
@@ -51,8 +52,9 @@ def world_sheet(world: SyntheticWorld, num_ids: int = 6, max_query: int = 3,
             caps = gal[0].get('captions', []) if gal else []
             headers.append(f'"{caps[0]}"' if caps else '(no caption)')
     titles = ['gallery (captions are the queries)'] if text else ['query', 'gallery']
+    overlay = '; coloured overlays: the exact part masks.' if masks else '.'
     legend = ('One row per identity. Blue frames: query images, grey: gallery images; labels: '
-              '[IR = infrared] identity, camera' + ('; coloured overlays: the exact part masks.' if masks else '.'))
+              '[IR = infrared] identity, camera' + overlay)
     if text:
         legend = ('One row per identity: its gallery images (grey frames); the quoted caption is '
                   'that identity\'s text query' + ('; overlays: part masks.' if masks else '.'))

@@ -188,6 +188,7 @@ def _result(cmc, mAP, mINP=None, num_valid=None):
 
 def side_ours(args, data):
     import torch
+
     from asym_plugins.evaluation.rank import evaluate_rank
     distmat, qp, gp, qc, gc = load_problem(data)
     dev = torch.device(args.device)
@@ -312,6 +313,7 @@ def main(argv=None):
             print(f'{peer} Cython evaluator: {pyx} compiled to {so}')
             sides.append(harness.Side(f'{peer}-cy', LABELS[f'{peer}-cy']))
     import torch
+
     from asym_plugins.evaluation.distance import compute_distance
     nq, ng, nid = sizes(args)
     qf, gf, qp, gp, qc, gc = make_data(nq, ng, nid, 6, args.dim, args.seed)

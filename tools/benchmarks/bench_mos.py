@@ -46,10 +46,18 @@ import torch  # noqa: E402
 
 # ------------------------------------------------------------------ training iteration
 def build_train_variants(args, device):
-    from asym_plugins.methods.mos import (JaccardTripletLoss, PositiveCooccurrencePrior,
-                                          pairwise_conflict_penalty)
-    from asym_plugins.models import (BNNeckHead, CrossEntropyLabelSmooth, ReIDResNet,
-                                     SmallReIDNet, TripletLoss)
+    from asym_plugins.methods.mos import (
+        JaccardTripletLoss,
+        PositiveCooccurrencePrior,
+        pairwise_conflict_penalty,
+    )
+    from asym_plugins.models import (
+        BNNeckHead,
+        CrossEntropyLabelSmooth,
+        ReIDResNet,
+        SmallReIDNet,
+        TripletLoss,
+    )
     C, B = args.channels, args.batch
     labels = torch.arange(B // 4, device=device).repeat_interleave(4)
     if args.features == 'random':

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import os.path as osp
 import sys
 
@@ -182,6 +181,7 @@ def _saver(d, name):
 
 def side_ours(args, d):
     import torch  # noqa: F401  (import cost outside the timed call)
+
     from asym_plugins.methods.sim import similarity_inference
     meta, qg, gg = _inputs(d, False)
     preset, half = TASKS[meta['task']]
@@ -212,6 +212,7 @@ def meta_task(d):
 
 def side_kr_ours(args, d):
     import torch  # noqa: F401
+
     from asym_plugins.methods.sim import k_reciprocal_rerank
     qg, qq, gg = (np.load(osp.join(d, f'{n}.npy')).astype(np.float32) for n in ('qg', 'qq', 'gg'))
     return harness.Prepared(run=lambda: k_reciprocal_rerank(qg, qq, gg, k1=20, k2=6,

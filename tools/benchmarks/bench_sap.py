@@ -41,6 +41,7 @@ VARIANTS = ('baseline', 'sap')
 # ----------------------------------------------------------------------------- cost
 def build(variant: str, args):
     import torch
+
     from asym_plugins.methods.sap import SAPModel
     torch.manual_seed(0)
     kw = dict(patch_loss=dict(type='PatchConsistencyDistillLoss', temperature=0.2),
@@ -57,6 +58,7 @@ def build(variant: str, args):
 
 def make_batch(args, seed=0):
     import torch
+
     from asym_plugins.structures import ReIDDataSample
     g = torch.Generator().manual_seed(seed)
     h, w = args.img
@@ -79,6 +81,7 @@ def make_batch(args, seed=0):
 def side(variant):
     def factory(args, data):
         import torch
+
         from asym_plugins.hooks import TeacherDistillationHook
         model = build(variant, args)
         hook = TeacherDistillationHook(teacher=dict(type='SampleMaskTeacher')) \
@@ -99,7 +102,8 @@ def side(variant):
             return {k: float(v.detach()) for k, v in losses.items() if k.startswith('loss')}
 
         return harness.Prepared(
-            run=step, memory_warmup=step, sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
+            run=step, memory_warmup=step,
+            sync=(lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None,
             cuda_device=dev if dev.type == 'cuda' else None,
             to_json=lambda losses: dict(losses=losses))
     return factory
@@ -169,7 +173,7 @@ def run_ablation(args):
             print(f'[{name}] done rc={proc.returncode} {results[name]}', flush=True)
     print(f'\nSynthetic occluded preset, {args.epochs} epochs, seed {args.seed} '
           '(R1 / mAP / mINP in %):')
-    print(f'| variant | R1 | mAP | mINP | train+test s |\n|---|---|---|---|---|')
+    print('| variant | R1 | mAP | mINP | train+test s |\n|---|---|---|---|---|')
     for _, name, _ in todo:
         m, secs, rc = results[name]
         row = f'{m[0]:.1f} | {m[1]:.1f} | {m[2]:.1f}' if m else f'failed (rc {rc}) | | '

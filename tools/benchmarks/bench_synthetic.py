@@ -28,6 +28,7 @@ HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(1, osp.dirname(osp.dirname(HERE)))
 import harness  # noqa: E402
+
 from asym_plugins.data.synthetic import PRESETS, SyntheticWorld  # noqa: E402
 
 TARGET = 200.0

@@ -28,8 +28,11 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
 from asym_plugins.evaluation.rank import evaluate_rank
-from asym_plugins.methods.mos.conflict import (PositiveCooccurrencePrior, _indexed_conflict_penalty,
-                                               _row_topk_indices)
+from asym_plugins.methods.mos.conflict import (
+    PositiveCooccurrencePrior,
+    _indexed_conflict_penalty,
+    _row_topk_indices,
+)
 from asym_plugins.methods.mos.jaccard import hard_jaccard_similarity
 from asym_plugins.registry import DATASETS, MODELS
 

@@ -6,9 +6,16 @@ import torch
 from mmengine.logging import print_log
 
 from asym_plugins.registry import METRICS
-from ..protocols import (SYSU_GALLERY_CAMIDS, SYSU_INFRARED_CAMIDS, SYSU_QUERY_CAMIDS,
-                         SYSU_VISIBLE_CAMIDS, evaluate_regdb, evaluate_sysu,
-                         load_sysu_permutation)
+
+from ..protocols import (
+    SYSU_GALLERY_CAMIDS,
+    SYSU_INFRARED_CAMIDS,
+    SYSU_QUERY_CAMIDS,
+    SYSU_VISIBLE_CAMIDS,
+    evaluate_regdb,
+    evaluate_sysu,
+    load_sysu_permutation,
+)
 from ..rerankers.base import build_reranker
 from .reid_metric import ReIDMetric, add_img_path, get_field, to_cpu_feature
 

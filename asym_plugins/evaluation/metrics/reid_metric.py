@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 
 from asym_plugins.engine.cli import ConfigKeyError, MissingInputError, UserError
 from asym_plugins.registry import METRICS
+
 from ..distance import DISTANCE_METRICS, compute_distance, l2_normalize
 from ..rank import evaluate_rank
 from ..rerankers.base import build_reranker, rerank_distance

@@ -5,6 +5,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from asym_plugins.registry import METRICS
+
 from ..protocols import evaluate_text_to_image
 from .reid_metric import get_field, to_cpu_feature
 

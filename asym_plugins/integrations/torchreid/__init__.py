@@ -22,9 +22,16 @@ Command line: ``python tools/torchreid_train.py configs/torchreid/mos.yaml``.
 """
 from . import checkpoint, compat, datasets, evaluation, models, registration
 from .compat import TorchreidNotFoundError, is_available, layout
-from .registration import (METHODS, available_methods, build_torchreid_model,
-                           build_torchreid_reranker, register_all, register_dataset,
-                           register_model, set_torchreid_reranker)
+from .registration import (
+    METHODS,
+    available_methods,
+    build_torchreid_model,
+    build_torchreid_reranker,
+    register_all,
+    register_dataset,
+    register_model,
+    set_torchreid_reranker,
+)
 
 __all__ = ['register_all', 'register_model', 'register_dataset', 'available_methods',
            'build_torchreid_model', 'build_torchreid_reranker', 'set_torchreid_reranker',

@@ -26,6 +26,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 import torch
 
 from asym_plugins.engine.checkpoint import _numpy_globals
+
 from . import compat
 
 __all__ = ['load_checkpoint', 'resume_from_checkpoint', 'load_pretrained_weights',

@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 
 from asym_plugins.data.synthetic import WORLD_VERSION, SyntheticWorld
+
 from . import compat
 
 __all__ = ['DATASET_SPECS', 'SYNTHETIC_DEFAULTS', 'MODALITY_IDS', 'JointTransform',

@@ -51,6 +51,7 @@ from asym_plugins.evaluation.rerankers import rerank_distance
 from asym_plugins.methods.mos import hard_jaccard_similarity, rescore_topr
 from asym_plugins.methods.sap import SampleMaskTeacher, build_teacher
 from asym_plugins.structures import ReIDDataSample
+
 from . import compat
 from .evaluation import torchreid_evaluate_rank
 from .models import TorchreidModel

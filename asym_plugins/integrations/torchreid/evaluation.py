@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from asym_plugins.evaluation import evaluate_rank as core_evaluate_rank
+
 from . import compat
 
 __all__ = ['torchreid_evaluate_rank', 'eval_cuhk03', 'install', 'uninstall', 'is_installed']

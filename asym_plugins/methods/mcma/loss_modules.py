@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from asym_plugins.registry import MODELS
+
 from .losses import bisimulation_loss, identity_loss, infonce_loss, masked_patch_mse, sdm_loss
 
 __all__ = ['SDMLoss', 'InfoNCELoss', 'CrossModalIDLoss', 'MaskedPatchReconLoss',

@@ -9,18 +9,34 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
+from asym_plugins.methods.batch_check import check_identity_batches
 from asym_plugins.models.base_reid_model import BaseReIDModel
 from asym_plugins.models.builders import set_pred_features
-from asym_plugins.methods.batch_check import check_identity_batches
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
-from .loss_modules import (BisimulationLoss, CrossModalIDLoss, InfoNCELoss,  # noqa: F401
-                           MaskedPatchReconLoss, SDMLoss)
-from .losses import (DeviationPredictor, cross_instance_partners, normalized_pixel_targets,
-                     patchify, random_patch_mask)
+
+from .loss_modules import (  # noqa: F401
+    BisimulationLoss,
+    CrossModalIDLoss,
+    InfoNCELoss,
+    MaskedPatchReconLoss,
+    SDMLoss,
+)
+from .losses import (
+    DeviationPredictor,
+    cross_instance_partners,
+    normalized_pixel_targets,
+    patchify,
+    random_patch_mask,
+)
 from .modules import ModalitySharedDecoder, vit_visible_tokens
-from .text_encoder import (build_text_encoder, load_tokenizer, resolve_text_encoder_path,
-                           text_encoder_kwargs, tokenize)
+from .text_encoder import (
+    build_text_encoder,
+    load_tokenizer,
+    resolve_text_encoder_path,
+    text_encoder_kwargs,
+    tokenize,
+)
 
 __all__ = ['MCMAModel', 'MCMA_DEFAULT_LOSSES', 'MATCHING_TYPE_ALIASES', 'POOLINGS']
 

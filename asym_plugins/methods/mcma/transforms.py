@@ -6,6 +6,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from asym_plugins.registry import TRANSFORMS
+
 from .text_encoder import load_tokenizer, resolve_text_encoder_path, tokenize
 
 MODES = ('random', 'all', 'first')

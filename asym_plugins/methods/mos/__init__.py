@@ -8,8 +8,14 @@ Plain Python path (pure torch, no MMEngine needed)::
 
 Config path: ``MoSModel`` (MODELS) and ``MoSMetric`` (METRICS), see ``configs/mos/``.
 """
-from .conflict import (PositiveCooccurrencePrior, conflict_penalty, indexed_union_top_channels,
-                       pairwise_conflict_penalty, rescore_topr, union_top_channels)
+from .conflict import (
+                       PositiveCooccurrencePrior,
+                       conflict_penalty,
+                       indexed_union_top_channels,
+                       pairwise_conflict_penalty,
+                       rescore_topr,
+                       union_top_channels,
+)
 from .jaccard import JaccardTripletLoss, hard_jaccard_similarity, soft_jaccard_similarity
 from .metric import MoSMetric
 from .model import MOS_DEFAULT_LOSSES, MoSModel, PriorRef

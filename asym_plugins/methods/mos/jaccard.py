@@ -121,7 +121,8 @@ def soft_jaccard_similarity(a: torch.Tensor, b: torch.Tensor, tau: float = 10.0,
                             ) -> torch.Tensor:
     """Differentiable soft Jaccard similarity of all pairs, MoS eq. (3) of ``docs/mos.md``.
 
-    Eq. (3) (the thesis' eq. (5)): ``J_s = sum_c (w1min g1 + w2min g2) / sum_c (w1max g1 + w2max g2)`` with
+    Eq. (3) (the thesis' eq. (5)):
+    ``J_s = sum_c (w1min g1 + w2min g2) / sum_c (w1max g1 + w2max g2)`` with
     ``wkmin = exp(-tau gk) / sum_n exp(-tau gn)`` and ``wkmax = exp(tau gk) / sum_n exp(tau gn)``.
     For two vectors these weights are sigmoids of ``tau d`` (``d = g1 - g2``), and the numerator
     and denominator are ``(S - L_tau) / 2`` and ``(S + L_tau) / 2`` with

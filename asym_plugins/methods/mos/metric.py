@@ -6,6 +6,7 @@ import torch
 
 from asym_plugins.evaluation.metrics.reid_metric import ReIDMetric, get_field
 from asym_plugins.registry import METRICS
+
 from .conflict import rescore_topr
 from .jaccard import hard_jaccard_similarity
 from .model import PRIOR_KEY, PriorRef

@@ -9,6 +9,7 @@ from asym_plugins.methods.batch_check import check_identity_batches
 from asym_plugins.models.reid_baseline import ReIDBaseline
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
+
 from .conflict import PositiveCooccurrencePrior, pairwise_conflict_penalty
 from .jaccard import JaccardTripletLoss
 

@@ -8,16 +8,35 @@ Plain-Python API (no MMEngine needed for the math)::
 Importing this package registers ``SAPModel``, the two distillation losses (``MODELS``), the
 teachers (``TEACHERS``) and ``LoadTeacherPartMask`` (``TRANSFORMS``).
 """
-from .losses import (PatchConsistencyDistillLoss, ProxyConsistencyDistillLoss,
-                     attention_distillation_loss)
+from .losses import (
+                     PatchConsistencyDistillLoss,
+                     ProxyConsistencyDistillLoss,
+                     attention_distillation_loss,
+)
 from .model import SAP_DEFAULT_LOSSES, PartHeads, SAPModel
 from .modules import CrossAttention, PartProxyModule
-from .part_targets import (DEFAULT_LABEL_MAPS, default_label_map, foreground_flag,
-                           map_part_labels, patch_attention_target, patch_part_distribution,
-                           proxy_attention_target, ssd_drop_probabilities, ssd_keep_mask)
-from .teachers import (BasePartTeacher, KeypointTeacher, NoisyMaskTeacher, ParserModelTeacher,
-                       PrecomputedMaskTeacher, RuleTeacher, SampleMaskTeacher, build_teacher,
-                       render_keypoint_mask)
+from .part_targets import (
+                     DEFAULT_LABEL_MAPS,
+                     default_label_map,
+                     foreground_flag,
+                     map_part_labels,
+                     patch_attention_target,
+                     patch_part_distribution,
+                     proxy_attention_target,
+                     ssd_drop_probabilities,
+                     ssd_keep_mask,
+)
+from .teachers import (
+                     BasePartTeacher,
+                     KeypointTeacher,
+                     NoisyMaskTeacher,
+                     ParserModelTeacher,
+                     PrecomputedMaskTeacher,
+                     RuleTeacher,
+                     SampleMaskTeacher,
+                     build_teacher,
+                     render_keypoint_mask,
+)
 from .transforms import LoadTeacherPartMask
 
 __all__ = [

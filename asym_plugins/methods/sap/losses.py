@@ -1,4 +1,5 @@
-"""SAP's distillation losses (``docs/sap.md`` eqs. (3), (4)): patch-patch and proxy-patch consistency.
+"""SAP's distillation losses (``docs/sap.md`` eqs. (3), (4)): patch-patch and proxy-patch
+consistency.
 
 Both are row-wise cross-entropies ``-sum_j T[i, j] log S[i, j]`` between a teacher distribution
 ``T`` and the student's attention distribution ``S``, averaged over the supervised rows. The
@@ -12,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from asym_plugins.registry import MODELS
+
 from .part_targets import proxy_attention_target
 
 HEAD_REDUCES = ('mean', 'per_head')

@@ -11,10 +11,17 @@ from asym_plugins.models.base_reid_model import TEST_FEATURES, BaseReIDModel
 from asym_plugins.models.builders import build_reid_head, build_reid_losses, check_choice
 from asym_plugins.registry import MODELS
 from asym_plugins.structures import ReIDDataSample
+
 from .modules import PartProxyModule
-from .part_targets import (default_label_map, foreground_flag, map_part_labels,
-                           patch_attention_target, patch_part_distribution,
-                           ssd_drop_probabilities, ssd_keep_mask)
+from .part_targets import (
+    default_label_map,
+    foreground_flag,
+    map_part_labels,
+    patch_attention_target,
+    patch_part_distribution,
+    ssd_drop_probabilities,
+    ssd_keep_mask,
+)
 
 __all__ = ['SAPModel', 'SAP_DEFAULT_LOSSES', 'PartHeads']
 

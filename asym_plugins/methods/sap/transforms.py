@@ -6,6 +6,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from asym_plugins.registry import TRANSFORMS
+
 from .teachers import build_teacher
 
 

@@ -4,8 +4,13 @@ The math lives in torch/numpy-only modules (``api``, ``graph_inference``, ``mutu
 ``k_reciprocal``, ``_kernels``); ``rerankers`` registers :class:`SIMReranker` and
 :class:`KReciprocalReranker` into ``asym_plugins.registry.RERANKERS``.
 """
-from .api import SIM_PRESETS, resolve_sim_params, sim_graph_distance, sim_re_ranking, \
-    similarity_inference
+from .api import (
+           SIM_PRESETS,
+           resolve_sim_params,
+           sim_graph_distance,
+           sim_re_ranking,
+           similarity_inference,
+)
 from .k_reciprocal import k_reciprocal_rerank, re_ranking
 from .rerankers import KReciprocalReranker, SIMReranker
 from .streaming import StreamResult, similarity_inference_features

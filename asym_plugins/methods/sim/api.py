@@ -63,11 +63,22 @@ import torch
 from ...progress import progress as _progress
 from ._kernels import MAX_DISTANCE, check_distances, check_finite
 from .api_utils import DEFAULT_CHUNK_SIZE, from_output, single_thread, to_tensors
-from .graph_inference import (equations_graph_distance, official_graph_distance,
-                              released_graph_neighbours, sequential_graph_distance)
-from .mutual_nn import (equations_gallery_ranks, gallery_reciprocal_sets, query_knn_sets,
-                        released_gallery_weights, released_normalise, released_query_weights,
-                        set_jaccard_chunks, weighted_jaccard_chunks)
+from .graph_inference import (
+    equations_graph_distance,
+    official_graph_distance,
+    released_graph_neighbours,
+    sequential_graph_distance,
+)
+from .mutual_nn import (
+    equations_gallery_ranks,
+    gallery_reciprocal_sets,
+    query_knn_sets,
+    released_gallery_weights,
+    released_normalise,
+    released_query_weights,
+    set_jaccard_chunks,
+    weighted_jaccard_chunks,
+)
 
 __all__ = ['SIM_PRESETS', 'similarity_inference', 'resolve_sim_params', 'sim_graph_distance',
            'sim_re_ranking']

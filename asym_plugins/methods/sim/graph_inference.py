@@ -45,8 +45,15 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from ._kernels import (copy_transposed, kmin_sum_planes, numpy_tie_order_, plan_cost,
-                       plane_block_rows, row_chunks, topk_smallest)
+from ._kernels import (
+    copy_transposed,
+    kmin_sum_planes,
+    numpy_tie_order_,
+    plan_cost,
+    plane_block_rows,
+    row_chunks,
+    topk_smallest,
+)
 
 __all__ = ['official_graph_distance', 'equations_graph_distance',
            'released_graph_neighbours', 'sequential_graph_distance', 'dependency_levels']

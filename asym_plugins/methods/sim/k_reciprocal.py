@@ -21,15 +21,20 @@ No mmengine/torchreid imports.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
-from ._kernels import (SparseRows, _ColumnIndex, check_distances, copy_transposed,
-                       expand_reciprocal_sets,
-                       padded_to_sparse, reciprocal_sets, row_chunks, sparse_min_sum,
-                       topk_smallest)
+from ._kernels import (
+    SparseRows,
+    _ColumnIndex,
+    check_distances,
+    copy_transposed,
+    expand_reciprocal_sets,
+    padded_to_sparse,
+    reciprocal_sets,
+    sparse_min_sum,
+    topk_smallest,
+)
 from .api_utils import DEFAULT_CHUNK_SIZE, from_output, to_tensors
 
 __all__ = ['k_reciprocal_rerank', 're_ranking']

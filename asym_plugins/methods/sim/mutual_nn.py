@@ -32,9 +32,17 @@ from typing import Iterator, Tuple
 
 import torch
 
-from ._kernels import (SparseRows, _ColumnIndex, expand_reciprocal_sets, numpy_tie_order_,
-                       padded_to_sparse, reciprocal_sets, row_chunks, sparse_min_sum,
-                       topk_smallest)
+from ._kernels import (
+    SparseRows,
+    _ColumnIndex,
+    expand_reciprocal_sets,
+    numpy_tie_order_,
+    padded_to_sparse,
+    reciprocal_sets,
+    row_chunks,
+    sparse_min_sum,
+    topk_smallest,
+)
 
 __all__ = ['half_k', 'released_normalise', 'released_query_weights', 'released_gallery_weights',
            'query_knn_sets', 'equations_gallery_ranks',

@@ -22,6 +22,7 @@ import torch.nn as nn
 from torchvision.models.resnet import Bottleneck
 
 from asym_plugins.registry import MODELS
+
 from ..non_local import NonLocalBlock
 from .base import BaseReIDBackbone
 from .resnet import _TORCHVISION_BUILDERS, set_first_block_stride
@@ -216,7 +217,7 @@ class TwoStreamResNet(ModalityRoutingMixin, BaseReIDBackbone):
             layer[-1].conv3.out_channels if isinstance(layer[-1], Bottleneck)
             else layer[-1].conv2.out_channels for layer in layers)
         self.out_channels = self.stage_channels[-1]
-        self.non_local_counts = _non_local_counts(non_local, [len(l) for l in layers], name)
+        self.non_local_counts = _non_local_counts(non_local, [len(layer) for layer in layers], name)
         self.non_local = nn.ModuleList([
             nn.ModuleList([NonLocalBlock(ch, non_local_reduction) for _ in range(count)])
             for ch, count in zip(self.stage_channels, self.non_local_counts)])

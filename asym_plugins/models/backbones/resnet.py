@@ -7,6 +7,7 @@ import torchvision
 from torchvision.models.resnet import Bottleneck
 
 from asym_plugins.registry import MODELS
+
 from .base import BaseReIDBackbone
 
 _TORCHVISION_BUILDERS = {

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from asym_plugins.registry import MODELS
+
 from .resnet import ReIDResNet
 
 

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from asym_plugins.registry import MODELS
+
 from .base import BaseReIDBackbone, check_local_checkpoint, pretrained_init_cfgs
 
 #: Named architectures. ``base`` is ViT-B/16 (86M parameters), ``small`` ViT-S/16 (DeiT-S),

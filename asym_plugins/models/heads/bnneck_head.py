@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from asym_plugins.registry import MODELS
+
 from ..necks.bnneck import BNNeck
 
 
