@@ -191,6 +191,7 @@ def test_docs_config_of_this_package_wraps_its_metric(tmp_path):
     """docs/sim.md's kind-1 config: the base's hooks kept, the SIM hook added and reaching the
     base's ReIDMetric."""
     from mmengine.evaluator import Evaluator
+
     from asym_plugins.registry import HOOKS, METRICS
     text = docs_snippet('# configs/baseline/synthetic_sim.py')
     base = osp.join(osp.dirname(HERE), 'configs', 'baseline', 'synthetic.py')
