@@ -186,11 +186,16 @@ def test_cosine_to_distance_keeps_ranking():
 
 
 def test_model_scores_need_a_conversion():
+    from mmengine.registry import DefaultScope
     from mmpretrain.models import ImageToImageRetriever
-    model = ImageToImageRetriever(
-        image_encoder=[dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-                       dict(type='GlobalAveragePooling')],
-        prototype=torch.randn(5, 64), similarity_fn=lambda a, b: a @ b.t())
+
+    # mmpretrain's own scope, as its configs set it (another test of this worker may have left
+    # an 'asym' DefaultScope instance behind, whose registry has no mmpretrain ResNet)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = ImageToImageRetriever(
+            image_encoder=[dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+                           dict(type='GlobalAveragePooling')],
+            prototype=torch.randn(5, 64), similarity_fn=lambda a, b: a @ b.t())
 
     class Evaluator:
         metrics = [mmpretrain.evaluation.RetrievalRecall(topk=1)]
