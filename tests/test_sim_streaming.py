@@ -18,8 +18,7 @@ import pytest
 import torch
 
 from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
-from asym_plugins.methods.sim import similarity_inference, similarity_inference_features
-from asym_plugins.methods.sim import streaming
+from asym_plugins.methods.sim import similarity_inference, similarity_inference_features, streaming
 from asym_plugins.methods.sim.streaming import parse_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -185,10 +185,12 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
-    from asym_plugins.evaluation.metrics.reid_metric import (load_feature_settings,
-                                                             load_features_npz)
-    from asym_plugins.evaluation.protocols import (SYSU_QUERY_CAMIDS, SYSU_VISIBLE_CAMIDS,
-                                                   evaluate_sysu)
+    from asym_plugins.evaluation.metrics.reid_metric import load_feature_settings, load_features_npz
+    from asym_plugins.evaluation.protocols import (
+        SYSU_QUERY_CAMIDS,
+        SYSU_VISIBLE_CAMIDS,
+        evaluate_sysu,
+    )
     feats = load_features_npz(args.features, swap=args.swap)
     settings = load_feature_settings(args.features, swap=args.swap)
     source = distance_settings(args, settings)
@@ -267,6 +269,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
 def _main_stream(args, feats: Dict, source: str, warnings: List[str], ranks) -> Dict:
     """``--stream``: before and after from the features, chunk by chunk."""
     import numpy as np
+
     from asym_plugins.engine.cli import ConfigError
     from asym_plugins.methods.sim import similarity_inference_features
     from asym_plugins.methods.sim.streaming import parse_memory

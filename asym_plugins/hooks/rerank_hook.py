@@ -42,13 +42,13 @@ from mmengine.logging import print_log
 
 from asym_plugins.evaluation.metrics.reid_metric import ReIDMetric
 from asym_plugins.evaluation.rerankers.base import build_reranker, rerank_distance
+
+# large galleries: SIM streamed from the gallery features when the dense gallery-gallery
+# matrix would not fit ``memory_budget`` (docs/sim.md, "Large galleries")
+from asym_plugins.methods.sim.streaming import BudgetedReranker, gallery_stand_in
 from asym_plugins.registry import HOOKS
 
 from .rerank_sources import ModelGallery, check_cosine, cosine_to_distance, unwrap_model
-
-# -- large galleries (issue 16): SIM streamed from the gallery features when the dense
-# gallery-gallery matrix would not fit ``memory_budget`` (docs/sim.md, "Large galleries") --
-from asym_plugins.methods.sim.streaming import BudgetedReranker, gallery_stand_in  # noqa: E402
 
 
 @HOOKS.register_module()

@@ -88,6 +88,7 @@ def side_stream(args, data_dir):
 
 def side_dense(args, data_dir):
     import torch
+
     from asym_plugins.evaluation import compute_distance, evaluate_rank, l2_normalize
     from asym_plugins.methods.sim import similarity_inference
     ng, nq = _size(args)

@@ -38,15 +38,23 @@ import torch
 
 from ...evaluation.distance import compute_distance, l2_normalize
 from ...progress import progress as _progress
-from ._kernels import (MAX_DISTANCE, SparseRows, _ColumnIndex, check_distances,
-                       expand_reciprocal_sets, numpy_tie_order_, padded_to_sparse,
-                       reciprocal_sets, row_chunks, sparse_min_sum, topk_smallest)
-from .api import (_HALF_LIMIT, _check_K, _cosine_to_distance, _to_half_values,
-                  resolve_sim_params)
+from ._kernels import (
+    MAX_DISTANCE,
+    SparseRows,
+    _ColumnIndex,
+    check_distances,
+    expand_reciprocal_sets,
+    numpy_tie_order_,
+    padded_to_sparse,
+    reciprocal_sets,
+    row_chunks,
+    sparse_min_sum,
+    topk_smallest,
+)
+from .api import _HALF_LIMIT, _check_K, _cosine_to_distance, _to_half_values, resolve_sim_params
 from .api_utils import single_thread
 from .graph_inference import official_graph_distance, round_half_, sequential_graph_distance
-from .mutual_nn import (half_k, query_knn_sets, released_normalise,
-                        released_query_weights)
+from .mutual_nn import half_k, query_knn_sets, released_normalise, released_query_weights
 
 __all__ = ['similarity_inference_features', 'StreamResult', 'parse_memory', 'MIN_GEMM_ROWS',
            'BudgetedReranker', 'GalleryFeatures', 'gallery_stand_in']
