@@ -15,6 +15,7 @@ CASES = [
      'no RegDB dataset'),
     (['tools/torchreid_train.py', 'configs/torchreid/sysu_mm01_agw.yaml'],
      'missing local input'),
+    (['tools/sim_table.py', 'no_equals_sign.npz'], 'expected NAME=FEATURES.npz'),
 ]
 
 

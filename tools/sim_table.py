@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import rerank  # noqa: E402
 
+from asym_plugins.engine.cli import ConfigError, add_debug_flag, run_cli  # noqa: E402
+
 ROWS = (('base', None), ('+ graph inference', 'graph'), ('+ mutual-NN inference', 'mutual'),
         ('+ SIM', 'both'))
 DIRECTIONS = (('IR->VIS', False), ('VIS->IR', True))
@@ -33,6 +35,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "released values suit SYSU-MM01's ~31 per identity (multi-shot "
                         "all-search); k = round(k_preset * m / 31), at least 1")
     p.add_argument('--device', default='cpu')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
@@ -54,7 +57,7 @@ def table(args) -> Dict[str, Dict[str, Dict[str, Dict[str, float]]]]:
     results: Dict = {}
     for item in args.models:
         if '=' not in item:
-            raise SystemExit(f'sim_table: expected NAME=FEATURES.npz, got {item!r}')
+            raise ConfigError(f'expected NAME=FEATURES.npz, got {item!r}')
         name, path = item.split('=', 1)
         results[name] = {}
         for direction, swap in DIRECTIONS:
@@ -81,4 +84,4 @@ def table(args) -> Dict[str, Dict[str, Dict[str, Dict[str, float]]]]:
 
 
 if __name__ == '__main__':
-    table(parse_args())
+    run_cli(lambda argv: table(parse_args(argv)))
