@@ -55,8 +55,8 @@ from ._kernels import (
     topk_smallest,
 )
 
-__all__ = ['official_graph_distance', 'equations_graph_distance',
-           'released_graph_neighbours', 'sequential_graph_distance', 'dependency_levels']
+__all__ = ['official_graph_distance', 'equations_graph_distance', 'released_graph_neighbours',
+           'graph_neighbours_tile', 'sequential_graph_distance', 'dependency_levels']
 
 
 def round_half_(x: torch.Tensor) -> torch.Tensor:
@@ -82,18 +82,26 @@ def released_graph_neighbours(dist_gg: torch.Tensor, lam: float, n: int, budget:
     n = min(int(n), ng)
     T = torch.empty((ng, n), dtype=torch.long, device=dist_gg.device)
     B = torch.empty((ng, n), dtype=dist_gg.dtype, device=dist_gg.device)
-    lam_t = float(torch.tensor(lam, dtype=torch.float16)) if half else lam
     for r0, r1 in row_chunks(ng, ng, budget):
-        a = dist_gg[r0:r1] * lam_t
-        if half:
-            round_half_(a)
-        key = a if lam > 0 else dist_gg[r0:r1]
-        vals, idx = topk_smallest(key, n + 1 if n < ng else n)
-        if ties == 'numpy' and n < ng:
-            numpy_tie_order_(key, idx, vals, (n,), np.float16 if half else None)
-        T[r0:r1] = idx[:, :n]
-        B[r0:r1] = a.gather(1, T[r0:r1])
+        T[r0:r1], B[r0:r1] = graph_neighbours_tile(dist_gg[r0:r1], lam, n, ties, half)
     return T, B
+
+
+def graph_neighbours_tile(rows: torch.Tensor, lam: float, n: int, ties: str = 'numpy',
+                          half: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`released_graph_neighbours` of a row tile ``rows`` (``(r, Ng)`` rows of
+    ``D_gg``, each row complete): ``(T, B)`` of those rows, ``n <= Ng``."""
+    ng = rows.shape[1]
+    lam_t = float(torch.tensor(lam, dtype=torch.float16)) if half else lam
+    a = rows * lam_t
+    if half:
+        round_half_(a)
+    key = a if lam > 0 else rows
+    vals, idx = topk_smallest(key, n + 1 if n < ng else n)
+    if ties == 'numpy' and n < ng:
+        numpy_tie_order_(key, idx, vals, (n,), np.float16 if half else None)
+    T = idx[:, :n].contiguous()
+    return T, a.gather(1, T)
 
 
 def dependency_levels(T: torch.Tensor) -> torch.Tensor:

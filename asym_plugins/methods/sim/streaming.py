@@ -53,7 +53,11 @@ from ._kernels import (
 )
 from .api import _HALF_LIMIT, _check_K, _cosine_to_distance, _to_half_values, resolve_sim_params
 from .api_utils import single_thread
-from .graph_inference import official_graph_distance, round_half_, sequential_graph_distance
+from .graph_inference import (
+    graph_neighbours_tile,
+    official_graph_distance,
+    sequential_graph_distance,
+)
 from .mutual_nn import half_k, query_knn_sets, released_normalise, released_query_weights
 
 __all__ = ['similarity_inference_features', 'StreamResult', 'parse_memory', 'MIN_GEMM_ROWS',
@@ -187,22 +191,6 @@ class _Gallery:
     cidx: Optional[_ColumnIndex] = None
 
 
-def _graph_neighbours_tile(D: torch.Tensor, lam: float, n: int, ties: str, half: bool
-                           ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``released_graph_neighbours`` for the row tile ``D`` of ``D_gg`` (row-local)."""
-    ng = D.shape[1]
-    lam_t = float(torch.tensor(lam, dtype=torch.float16)) if half else lam
-    a = D * lam_t
-    if half:
-        round_half_(a)
-    key = a if lam > 0 else D
-    vals, idx = topk_smallest(key, n + 1 if n < ng else n)
-    if ties == 'numpy' and n < ng:
-        numpy_tie_order_(key, idx, vals, (n,), np.float16 if half else None)
-    T = idx[:, :n].contiguous()
-    return T, a.gather(1, T)
-
-
 def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, bar) -> _Gallery:
     ng = gf.shape[0]
     dev = gf.device
@@ -277,8 +265,8 @@ def _gallery_rows(G, D, r0, r1, p, official, half, need_graph, need_mutual, rank
     dev = D.device
     if official:
         if need_graph:
-            G.T[r0:r1], G.B[r0:r1] = _graph_neighbours_tile(D, p['lam'], G.T.shape[1],
-                                                            p['ties'], half)
+            G.T[r0:r1], G.B[r0:r1] = graph_neighbours_tile(D, p['lam'], G.T.shape[1],
+                                                           p['ties'], half)
         if need_mutual:
             c_idx, c_val, rowmax, m_cache, sizes = cache
             x = released_normalise(D, budget_elems, half)
