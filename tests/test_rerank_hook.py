@@ -102,7 +102,15 @@ def test_stacked_hooks_and_errors():
     RerankHook(reranker=dict(type='KReciprocalReranker', k1=4, k2=2), prefix='krr'
                ).wrap_metric(metric)
     out = metric.compute_metrics(_reid_results(x, pid, camid, is_query))
-    assert {'mAP', 'sim/mAP', 'krr/mAP'} <= set(out)
+    # flat keys: each hook re-ranks the plain metric once (no 'krr/sim/...' re-ranking of SIM)
+    plain = ReIDMetric().compute_metrics(_reid_results(x, pid, camid, is_query))
+    assert set(out) == set(plain) | {f'{p}/{k}' for p in ('sim', 'krr') for k in plain}
+    alone = ReIDMetric()
+    RerankHook(reranker=dict(type='KReciprocalReranker', k1=4, k2=2), prefix='krr'
+               ).wrap_metric(alone)
+    single = alone.compute_metrics(_reid_results(x, pid, camid, is_query))
+    assert out['krr/mAP'] == pytest.approx(single['krr/mAP'], abs=1e-9)
+    assert out['krr/mAP'] != out['sim/mAP']
 
     class NoDistance:
         pass

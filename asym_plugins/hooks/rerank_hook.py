@@ -168,18 +168,22 @@ class RerankHook(Hook):
                 'ImageToImageRetriever). See docs/sim.md.')
 
     def wrap_metric(self, metric: BaseMetric) -> None:
-        """Make ``metric.compute_metrics`` also report the re-ranked results (idempotent)."""
+        """Make ``metric.compute_metrics`` also report the re-ranked results (idempotent).
+
+        Several hooks stack: each adds its own ``<prefix>/`` keys, computed from the metric's
+        own (unwrapped) ``compute_metrics``, so keys stay flat and each hook re-ranks once."""
         marks = metric.__dict__.setdefault('_asym_rerank_prefixes', set())
         if self.prefix in marks:
             return
         marks.add(self.prefix)
+        base = metric.__dict__.setdefault('_asym_plain_compute', metric.compute_metrics)
         compute = metric.compute_metrics  # may already be wrapped by another RerankHook
         hook = self
 
         def compute_metrics(results):
             plain = compute(results)
             with hook._reranking(metric):
-                reranked = compute(results)
+                reranked = base(results)
             out = dict(plain)
             out.update({f'{hook.prefix}/{k}': v for k, v in reranked.items()})
             return out

@@ -131,8 +131,8 @@ def shadow_copy(metric):
     """A fresh copy of ``metric``: same class and settings, no results, and the class's own
     ``process`` / ``evaluate`` / ``compute_metrics`` (no wrapper of this or another hook)."""
     shadow = metric.__class__.__new__(metric.__class__)
-    skip = {'results', _DISPATCH, '_asym_rerank_prefixes', 'process', 'evaluate',
-            'compute_metrics'}
+    skip = {'results', _DISPATCH, '_asym_rerank_prefixes', '_asym_plain_compute', 'process',
+            'evaluate', 'compute_metrics'}
     shadow.__dict__.update({k: copy.deepcopy(v) for k, v in metric.__dict__.items()
                             if k not in skip})
     shadow.results = []
