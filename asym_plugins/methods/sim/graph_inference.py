@@ -45,6 +45,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 
+from . import _compiled
 from ._kernels import (
     copy_transposed,
     kmin_sum_planes,
@@ -126,16 +127,34 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     Column ``j`` (in index order) becomes the mean of the ``K`` smallest of
     ``d[:, t] + B[j, s]`` over its neighbours ``t = T[j, s]``, where ``d[:, t]`` is the
     *already updated* column for ``t < j`` and the original ``D_qg[:, t]`` for ``t >= j``.
-    Exact order-preserving evaluation: columns are grouped by :func:`dependency_levels` (all
-    neighbours ``t < j`` of a level-``L`` column lie on lower levels), and each level is one
-    vectorised step over all its columns and all queries. Queries never interact, so
-    ``workers`` threads (CPU) each take a slice of the queries through all levels, with one
-    intra-op thread each. ``half``: every sum and mean is rounded to float16 as in the released
-    evaluation scripts (values held in float32; the K-sum is exact in float32, then divided and
-    rounded like numpy's float16 ``mean``). Returns ``(Nq, Ng)`` in ``dist_qg``'s dtype.
+    Exact order-preserving evaluation: on CPU with numba (not ``half``), the compiled kernel of
+    :mod:`._compiled` updates ``D_qg^T`` in place, columns in index order, like the released
+    code; otherwise columns are grouped by :func:`dependency_levels` (all neighbours ``t < j`` of
+    a level-``L`` column lie on lower levels), and each level is one vectorised step over all its
+    columns and all queries. Queries never interact, so ``workers`` threads (CPU) each take a
+    slice of the queries, with one intra-op thread each. ``half``: every sum and mean is rounded
+    to float16 as in the released evaluation scripts (values held in float32; the K-sum is exact
+    in float32, then divided and rounded like numpy's float16 ``mean``). Returns ``(Nq, Ng)`` in
+    ``dist_qg``'s dtype.
     """
     nq, ng = dist_qg.shape
     device, dtype = dist_qg.device, dist_qg.dtype
+    workers = max(1, min(int(workers), nq)) if device.type == 'cpu' else 1
+    bounds = [round(nq * w / workers) for w in range(workers + 1)]
+    jobs = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w + 1] > bounds[w]]
+    if (device.type == 'cpu' and not half and dtype in (torch.float32, torch.float64)
+            and _compiled.available()):
+        Tn, Bn = T.contiguous().numpy(), B.to(dtype).contiguous().numpy()
+        try:  # compile (first call on a machine) on a one-query dummy
+            _compiled.sequential_columns(np.zeros((ng, 1), dtype=Bn.dtype), Tn, Bn, K, 0, 1)
+        except Exception as e:  # a broken numba install or cache: the torch path below
+            _compiled.disable(e)
+        else:
+            buf = torch.empty((ng, nq), dtype=dtype)  # D_qg^T, updated in place as released
+            copy_transposed(buf, dist_qg)
+            _run_slices(_compiled.sequential_columns, (buf.numpy(), Tn, Bn, K), jobs)
+            out = torch.empty((nq, ng), dtype=dtype)
+            return copy_transposed(out, buf)
     # buf[:ng] = updated columns (rows here), buf[ng:] = original columns; D_qg^T layout so a
     # column of D_qg is a contiguous row
     buf = torch.empty((2 * ng, nq), dtype=dtype, device=device)
@@ -145,31 +164,32 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     levels = dependency_levels(T)
     order = torch.argsort(levels, stable=True).to(device)
     counts = torch.bincount(levels).tolist()
-    workers = max(1, min(int(workers), nq)) if device.type == 'cpu' else 1
-    bounds = [round(nq * w / workers) for w in range(workers + 1)]
-    jobs = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w + 1] > bounds[w]]
-    args = (buf, src, B, order, counts, K, budget, half)
-    if len(jobs) == 1:
-        _sequential_slice(*args, *jobs[0])
-    else:
-        errors = []
-
-        def run(q0, q1):
-            try:
-                _sequential_slice(*args, q0, q1)
-            except BaseException as e:  # pragma: no cover - re-raised below
-                errors.append(e)
-
-        threads = [threading.Thread(target=run, args=job) for job in jobs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+    _run_slices(_sequential_slice, (buf, src, B, order, counts, K, budget, half), jobs)
     out = torch.empty((nq, ng), dtype=dtype, device=device)
     copy_transposed(out, buf[:ng])
     return out
+
+
+def _run_slices(fn, args, jobs) -> None:
+    """``fn(*args, q0, q1)`` for every query slice of ``jobs``, one thread each."""
+    if len(jobs) == 1:
+        fn(*args, *jobs[0])
+        return
+    errors = []
+
+    def run(q0, q1):
+        try:
+            fn(*args, q0, q1)
+        except BaseException as e:  # pragma: no cover - re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _sequential_slice(buf, src, B, order, counts, K, budget, half, q_lo, q_hi):
