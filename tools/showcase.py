@@ -32,14 +32,15 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 class Row(NamedTuple):
     """One showcase row. ``cost``: wall minutes per epoch measured with 2 runs side by side on
-    a 2-core CPU (used for the ETA and to start the longest runs first)."""
+    a 2-core CPU (used for the ETA and to start the longest runs first). ``rerank``: extra
+    table rows ``(label, metric prefix)`` read from the same run (re-ranking hooks)."""
     method: str
     scenario: str
     label: str
@@ -49,6 +50,7 @@ class Row(NamedTuple):
     epochs: int
     default: bool
     cost: float
+    rerank: Tuple[Tuple[str, str], ...] = ()
 
 
 EXPERIMENTS = [
@@ -70,6 +72,55 @@ EXPERIMENTS = [
         'configs/mcma/ablation/synthetic_baseline.py', [], 16, True, 0.225),
     Row('mcma', 'text->image', 'MCMA', 'mcma-text-mcma', 'configs/mcma/synthetic_text.py', [],
         16, True, 0.29),
+]
+
+_SAP = 'configs/sap/synthetic_occluded.py'
+_MCMA = 'configs/mcma/ablation/synthetic_'
+_SIM_ROWS = tuple((f'{label}, {values}', f'{prefix}{part}')
+                  for prefix, values in (('sim', 'released values'), ('simfit', 'n_graph 8, K 4, '
+                                                                         'k_q 8, k_g 8'))
+                  for label, part in (('+ graph inference', '_graph'),
+                                      ('+ mutual-NN inference', '_mutual'), ('+ SIM', '')))
+#: ``--ablation``: each method's ablation table (the thesis' rows) on its synthetic twin, with
+#: the showcase's budgets; the first and last row of each method are the showcase's pair.
+ABLATIONS = [
+    Row('mos', 'occluded', 'BoT baseline', 'mos-occ-bot',
+        'configs/mos/ablation/baseline_synthetic_occluded.py', [], 15, True, 0.22),
+    Row('mos', 'occluded', 'MoS w/o conflict penalty', 'mos-occ-nocp',
+        'configs/mos/ablation/synthetic_occluded_nocp.py', [], 15, True, 0.245),
+    Row('mos', 'occluded', 'MoS', 'mos-occ-mos', 'configs/mos/synthetic_occluded.py', [], 15,
+        True, 0.245),
+    Row('sap', 'occluded', 'ViT baseline', 'sap-occ-vit', _SAP,
+        ['model.patch_loss=None', 'model.proxy=None'], 16, True, 0.15),
+    Row('sap', 'occluded', '+ patch', 'sap-occ-patch', _SAP, ['model.proxy=None'], 16, True,
+        0.17),
+    Row('sap', 'occluded', '+ proxy', 'sap-occ-proxy', _SAP, ['model.patch_loss=None'], 16,
+        True, 0.18),
+    Row('sap', 'occluded', 'w/o MAPR', 'sap-occ-nomapr', _SAP, ['model.proxy.mapr=False'], 16,
+        True, 0.19),
+    Row('sap', 'occluded', 'w/o SSD', 'sap-occ-nossd', _SAP, ['model.ssd=None'], 16, True, 0.19),
+    Row('sap', 'occluded', 'teacher: rules', 'sap-occ-rule', _SAP,
+        ['custom_hooks.1.teacher.type=RuleTeacher'], 16, True, 0.19),
+    Row('sap', 'occluded', 'teacher: noisy masks', 'sap-occ-noisy', _SAP,
+        ['custom_hooks.1.teacher.type=NoisyMaskTeacher',
+         'custom_hooks.1.teacher.teacher.type=SampleMaskTeacher'], 16, True, 0.19),
+    Row('sap', 'occluded', 'SAP', 'sap-occ-sap', _SAP, [], 16, True, 0.19),
+    Row('sim', 'infrared->visible', 'BoT', 'sim-ir-abl',
+        'configs/sim/ablation/synthetic_ir_bot_components.py', [], 25, True, 0.26, _SIM_ROWS),
+    Row('mcma', 'text->image', 'MCMA baseline', 'mcma-text-base', _MCMA + 'baseline.py', [], 16,
+        True, 0.225),
+    Row('mcma', 'text->image', '+ shared decoder', 'mcma-text-dec', _MCMA + 'decoder.py', [], 16,
+        True, 0.25),
+    Row('mcma', 'text->image', '+ self', 'mcma-text-self', _MCMA + 'self.py', [], 16, True,
+        0.27),
+    Row('mcma', 'text->image', '+ self + cross', 'mcma-text-selfcross', _MCMA + 'self_cross.py',
+        [], 16, True, 0.28),
+    Row('mcma', 'text->image', '+ bisim', 'mcma-text-bisim', _MCMA + 'bisim.py', [], 16, True,
+        0.26),
+    Row('mcma', 'text->image', '+ self + bisim', 'mcma-text-selfbisim',
+        _MCMA + 'self_bisim.py', [], 16, True, 0.28),
+    Row('mcma', 'text->image', 'MCMA (all)', 'mcma-text-mcma', 'configs/mcma/synthetic_text.py',
+        [], 16, True, 0.29),
 ]
 _TRAIN_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
@@ -160,9 +211,38 @@ def format_table(results):
     return '\n'.join(lines)
 
 
+def format_ablation(results):
+    """One Markdown table per method of an ``ablation.json``'s ``runs``: R1 / mAP / mINP, seeds
+    pooled (mean +- std), a row's re-ranked variants (``rerank``) as rows of their own."""
+    tables, groups = {}, {}
+    for r in results:
+        groups.setdefault((r['method'], r['scenario'], r['label'], r['epochs']), []).append(r)
+    for (method, scenario, label, epochs), runs in groups.items():
+        lines = tables.setdefault((method, scenario), [
+            f'{method} ({scenario}), R1 / mAP / mINP in %:', '',
+            '| model | epochs | seeds | R1 | mAP | mINP |', '|---|---:|---|---:|---:|---:|'])
+        seeds = ', '.join(str(r['seed']) for r in runs)
+        if any(r['metrics'] is None for r in runs):
+            lines.append(f'| {label} | {epochs} | {seeds} | failed | | |')
+            continue
+        variants = [(label, '')] + [(f'{label} {lab}', pre + '/')
+                                    for lab, pre in runs[0].get('rerank') or ()]
+        for name, pre in variants:
+            cells = [_cell([r['metrics'].get(pre + k) if pre else _metric(r['metrics'], k)
+                            for r in runs]) for k in ('R1', 'mAP', 'mINP')]
+            lines.append(f'| {name} | {epochs} | {seeds} | ' + ' | '.join(cells) + ' |')
+    return '\n\n'.join('\n'.join(lines) for lines in tables.values())
+
+
+def render(results):
+    """The table(s) of a results document (showcase.json or ablation.json)."""
+    return (format_ablation if results.get('ablation') else format_table)(results['runs'])
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--only', nargs='+', choices=sorted({e.method for e in EXPERIMENTS}),
+    p.add_argument('--only', nargs='+',
+                   choices=sorted({e.method for e in EXPERIMENTS + ABLATIONS}),
                    help='methods to run (default: all)')
     p.add_argument('--all', action='store_true', help='also the rows left out by default')
     p.add_argument('--epochs', type=int, default=None,
@@ -173,13 +253,25 @@ def parse_args(argv=None):
                    help='runs trained side by side (default: max(2, cores // 2))')
     p.add_argument('--work-dir', default=None,
                    help='default: work_dirs/showcase, or work_dirs/showcase_e<N> with --epochs')
-    p.add_argument('--render', metavar='JSON', help='only print the table of a showcase.json')
+    p.add_argument('--ablation', action='store_true',
+                   help="each method's ablation table (ABLATIONS) instead of the showcase pairs; "
+                        'default work dir work_dirs/ablation')
+    p.add_argument('--resume', action='store_true',
+                   help='reuse runs of the work dir that finished (delete a run folder to retrain '
+                        'it); the others are trained from the start')
+    p.add_argument('--render', metavar='JSON',
+                   help='only print the table(s) of a showcase.json / ablation.json')
     return p.parse_args(argv)
 
 
+def rows_of(args):
+    return ABLATIONS if getattr(args, 'ablation', False) else EXPERIMENTS
+
+
 def plan_runs(args):
-    """The runs to train, longest first (so that side-by-side lanes end together)."""
-    todo = [e for e in EXPERIMENTS
+    """The runs to train: seed by seed in the order given, longest first within a seed (so that
+    side-by-side lanes end together and an interrupted table has whole seeds)."""
+    todo = [e for e in rows_of(args)
             if (not args.only or e.method in args.only) and (args.all or e.default or args.only)]
     runs = []
     for e in todo:
@@ -190,8 +282,17 @@ def plan_runs(args):
                              id=run_id, seed=seed, config=e.config, options=list(e.options),
                              epochs=epochs, minutes=epochs * e.cost,
                              work_dir=osp.join(args.work_dir, run_id),
-                             log=osp.join(args.work_dir, run_id + '.log')))
-    return sorted(runs, key=lambda r: -r['minutes'])
+                             log=osp.join(args.work_dir, run_id + '.log'),
+                             rerank=[list(x) for x in e.rerank]))
+    return sorted(runs, key=lambda r: (args.seeds.index(r['seed']), -r['minutes']))
+
+
+def finished_metrics(run):
+    """The metrics of a run that trained all its epochs (``--resume``), else None."""
+    if not osp.isfile(osp.join(run['work_dir'], f"epoch_{run['epochs']}.pth")):
+        return None
+    metrics = last_metrics(run['work_dir'])
+    return metrics if metrics and metrics.get('step') == run['epochs'] else None
 
 
 class Progress:
@@ -251,11 +352,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args.render:
         with open(args.render) as f:
-            print(format_table(json.load(f)['runs']))
+            print(render(json.load(f)))
         return []
+    kind = 'ablation' if args.ablation else 'showcase'
     if args.work_dir is None:
         suffix = f'_e{args.epochs}' if args.epochs else ''
-        args.work_dir = osp.join(ROOT, f'work_dirs/showcase{suffix}')
+        args.work_dir = osp.join(ROOT, f'work_dirs/{kind}{suffix}')
     cores = os.cpu_count() or 2
     jobs = args.jobs or max(2, cores // 2)
     threads = max(1, cores // jobs)
@@ -265,7 +367,7 @@ def main(argv=None):
     for r in runs:
         lanes[lanes.index(min(lanes))] += r['minutes'] * 2 / jobs
     total = sum(r['epochs'] for r in runs)
-    print(f'asym-reid showcase: {len(runs)} runs, {total} epochs in all, {jobs} side by side '
+    print(f'asym-reid {kind}: {len(runs)} runs, {total} epochs in all, {jobs} side by side '
           f'({threads} thread(s) each), about {max(lanes):.0f} min on 2 idle cores; runs and '
           f'logs in {args.work_dir}', flush=True)
     progress = Progress(runs, max(lanes))
@@ -274,7 +376,8 @@ def main(argv=None):
     def job(run):
         started.add(run['id'])
         try:
-            run['metrics'] = run_one(run, threads)
+            reused = finished_metrics(run) if args.resume else None
+            run['metrics'] = reused or run_one(run, threads)
             m = run['metrics'] or {}
             status = f"R1 {_metric(m, 'R1'):.1f} mAP {_metric(m, 'mAP'):.1f}"
         except RuntimeError as e:
@@ -298,23 +401,26 @@ def main(argv=None):
             bar.set_postfix_str('done', refresh=True)
     minutes = (time.time() - progress.start) / 60
     keys = ('method', 'scenario', 'label', 'name', 'seed', 'epochs', 'config', 'options',
-            'metrics')
+            'rerank', 'metrics')
+    names = [e.name for e in rows_of(args)]
     results = dict(
         command='python tools/showcase.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
         minutes=round(minutes, 1), jobs=jobs, threads_per_run=threads, cpu_count=cores,
         machine=platform.machine(), python=platform.python_version(),
         torch=__import__('torch').__version__,
-        runs=[{k: r.get(k) for k in keys} for r in sorted(runs, key=lambda r: (
-            [e.name for e in EXPERIMENTS].index(r['name']), r['seed']))])
-    table = format_table(results['runs'])
-    with open(osp.join(args.work_dir, 'showcase.md'), 'w') as f:
+        runs=[{k: r.get(k) for k in keys if k != 'rerank' or r.get(k)}
+              for r in sorted(runs, key=lambda r: (names.index(r['name']), r['seed']))])
+    if args.ablation:
+        results['ablation'] = True
+    table = render(results)
+    with open(osp.join(args.work_dir, f'{kind}.md'), 'w') as f:
         f.write(table + '\n')
-    with open(osp.join(args.work_dir, 'showcase.json'), 'w') as f:
+    with open(osp.join(args.work_dir, f'{kind}.json'), 'w') as f:
         json.dump(results, f, indent=1)
-    print(f'\nasym-reid showcase on the synthetic world ({minutes:.1f} min), R1 / mAP in %\n')
+    print(f'\nasym-reid {kind} on the synthetic world ({minutes:.1f} min), R1 / mAP in %\n')
     print(table)
     rel = osp.relpath(args.work_dir, ROOT)
-    print(f'\nTable: {rel}/showcase.md; every run\'s metrics: {rel}/showcase.json')
+    print(f'\nTable: {rel}/{kind}.md; every run\'s metrics: {rel}/{kind}.json')
     print(f'Runs (config, checkpoints epoch_N.pth, TensorBoard events): {rel}/<run>/, '
           f'their logs: {rel}/<run>.log')
     steps = next_steps(args.work_dir, runs)
