@@ -53,6 +53,7 @@ from ._kernels import (
 )
 from .api import _HALF_LIMIT, _check_K, _cosine_to_distance, _to_half_values, resolve_sim_params
 from .api_utils import single_thread
+from .faiss_index import NEIGHBOURS, FaissNeighbours, FaissParams
 from .graph_inference import (
     graph_neighbours_tile,
     official_graph_distance,
@@ -191,7 +192,13 @@ class _Gallery:
     cidx: Optional[_ColumnIndex] = None
 
 
-def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, bar) -> _Gallery:
+def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, bar,
+                   index=None, margin: Optional[int] = None, world: int = 1,
+                   rank: int = 0) -> _Gallery:
+    """The gallery structure (module docstring, step 1). ``index``: a
+    :class:`~.faiss_index.FaissNeighbours` proposing each row's candidates (else whole rows of
+    ``D_gg`` in tiles). ``world > 1``: this rank computes its slice of the gallery rows and the
+    ranks exchange them, so every rank holds the whole structure."""
     ng = gf.shape[0]
     dev = gf.device
     official = p['mode'] == 'official'
@@ -204,31 +211,56 @@ def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, b
     ranks = torch.empty((ng, width), dtype=torch.long, device=dev)
     need_graph = official and p['components'] != 'mutual'
     need_mutual = p['components'] != 'graph'
+    shared = [ranks]
     if need_graph:
         n = min(p['n_graph'], ng)
         G.T = torch.empty((ng, n), dtype=torch.long, device=dev)
         G.B = torch.empty((ng, n), dtype=gf.dtype, device=dev)
+        shared += [G.T, G.B]
     if official and need_mutual:
         m_cache = min(ng, _CACHE_FACTOR * (p['k_g'] + 1))
         c_idx = torch.empty((ng, m_cache), dtype=torch.long, device=dev)
         c_val = torch.empty((ng, m_cache), dtype=gf.dtype, device=dev)
         rowmax = torch.empty((ng, 1), dtype=torch.float32, device=dev)
         sizes = (p['k_g'] + 1, half_k(p['k_g']) + 1)
+        shared += [c_idx, c_val, rowmax]
     cache = (c_idx, c_val, rowmax, m_cache, sizes) if official and need_mutual else None
     if not official:
         G.bmin = torch.empty((ng,), dtype=gf.dtype, device=dev)
-    for t0 in range(0, ng, tile):  # one matrix product per tile ...
-        t1 = min(ng, t0 + tile)
+        shared.append(G.bmin)
+    args = (p, official, half, need_graph, need_mutual, ranks, width, budget_elems, cache)
+    need = _candidates_needed(p, ng, width, cache, need_graph, need_mutual)
+    if margin is not None:
+        extra = int(margin)
+    else:
+        extra = max(16, need // 2) if index is not None and index.certified else 0
+    if index is not None and need + extra >= ng:
+        index = None  # a small gallery: the candidates would be whole rows
+    g_lo, g_hi = ng * rank // world, ng * (rank + 1) // world
+    for t0 in range(g_lo, g_hi, tile):  # one matrix product per tile ...
+        t1 = min(g_hi, t0 + tile)
+        if index is not None:
+            rest = _faiss_rows(G, gf, dist, index, t0, t1, need + extra, limit, what, *args)
+            for i0 in range(0, rest.numel(), MIN_GEMM_ROWS):  # rows faiss could not settle
+                rr = rest[i0:i0 + MIN_GEMM_ROWS]
+                D = dist.pick(gf, rr, gf)
+                check_distances(D, 'the gallery-gallery distances', budget_elems, limit, what)
+                if official and half:
+                    D = _to_half_values(D)
+                _gallery_rows(G, D, rr, *args)
+            bar.update(t1 - t0)
+            continue
         DT = dist.rows(gf, t0, t1, gf)
         check_distances(DT, 'the gallery-gallery distances', budget_elems, limit, what)
         if official and half:
             DT = _to_half_values(DT)
         # ... and the elementwise work in cache-sized row blocks, as the dense path
         for s0, s1 in row_chunks(t1 - t0, ng, budget_elems):
-            _gallery_rows(G, DT[s0:s1], t0 + s0, t0 + s1, p, official, half, need_graph,
-                          need_mutual, ranks, width, budget_elems, cache)
+            _gallery_rows(G, DT[s0:s1], torch.arange(t0 + s0, t0 + s1, device=dev), *args)
         del DT
         bar.update(t1 - t0)
+    if world > 1:
+        _share_rows(shared, world)
     if not need_mutual:
         return G
     if official:
@@ -257,16 +289,33 @@ def _build_gallery(gf, dist: _Distance, p: Dict, tile: int, budget_elems: int, b
     return G
 
 
-def _gallery_rows(G, D, r0, r1, p, official, half, need_graph, need_mutual, ranks, width,
+def _share_rows(arrays, world: int) -> None:
+    """Every rank computed rows ``[Ng r / world, Ng (r + 1) / world)`` of ``arrays`` (first
+    dimension ``Ng``); afterwards every rank holds all rows."""
+    import torch.distributed as tdist
+    ng = arrays[0].shape[0]
+    rank = tdist.get_rank()
+    lo, hi = ng * rank // world, ng * (rank + 1) // world
+    gathered = [None] * world
+    tdist.all_gather_object(gathered, [a[lo:hi].cpu() for a in arrays])
+    for r, parts in enumerate(gathered):
+        if r == rank:
+            continue
+        r0, r1 = ng * r // world, ng * (r + 1) // world
+        for a, part in zip(arrays, parts):
+            a[r0:r1] = part.to(a.device)
+
+
+def _gallery_rows(G, D, rows, p, official, half, need_graph, need_mutual, ranks, width,
                   budget_elems, cache) -> None:
-    """Gallery rows ``r0:r1`` (their distances ``D``) into the structure of
+    """Gallery rows ``rows`` (their whole ``D_gg`` rows ``D``) into the structure of
     :func:`_build_gallery`."""
     ng = D.shape[1]
     dev = D.device
     if official:
         if need_graph:
-            G.T[r0:r1], G.B[r0:r1] = graph_neighbours_tile(D, p['lam'], G.T.shape[1],
-                                                           p['ties'], half)
+            G.T[rows], G.B[rows] = graph_neighbours_tile(D, p['lam'], G.T.shape[1],
+                                                         p['ties'], half)
         if need_mutual:
             c_idx, c_val, rowmax, m_cache, sizes = cache
             x = released_normalise(D, budget_elems, half)
@@ -277,24 +326,158 @@ def _gallery_rows(G, D, r0, r1, p, official, half, need_graph, need_mutual, rank
             ri = idx[:, :width + 1].clone()
             if p['ties'] == 'numpy':
                 numpy_tie_order_(x, ri, vals[:, :width + 1], sizes)
-            ranks[r0:r1] = ri[:, :width]
+            ranks[rows] = ri[:, :width]
             del x, vals, ri
-            c_idx[r0:r1] = idx[:, :m_cache]
-            c_val[r0:r1] = D.gather(1, idx[:, :m_cache])
+            c_idx[rows] = idx[:, :m_cache]
+            c_val[rows] = D.gather(1, idx[:, :m_cache])
             sq = D * D
             if half:
                 sq = sq.to(torch.float16)
-            rowmax[r0:r1] = torch.amax(sq, dim=1, keepdim=True).float()
+            rowmax[rows] = torch.amax(sq, dim=1, keepdim=True).float()
         return
     D = D.clone()
-    ar = torch.arange(r1 - r0, device=dev)
+    ar = torch.arange(D.shape[0], device=dev)
     if ng > 1:  # min over t != j (symmetric D_gg: the column minimum of the dense path)
-        D[ar, ar + r0] = float('inf')
-        G.bmin[r0:r1] = D.amin(dim=1) * p['lam']
+        D[ar, rows] = float('inf')
+        G.bmin[rows] = D.amin(dim=1) * p['lam']
     else:
         G.bmin.fill_(float('inf'))
-    D[ar, ar + r0] = float('-inf')  # N(g, k_g) starts with g itself
-    ranks[r0:r1] = topk_smallest(D, width)[1]
+    D[ar, rows] = float('-inf')  # N(g, k_g) starts with g itself
+    ranks[rows] = topk_smallest(D, width)[1]
+
+
+# ------------------------------------------------------------------------------ faiss candidates
+def _candidates_needed(p, ng, width, cache, need_graph, need_mutual) -> int:
+    """Nearest candidates a row must hold (one beyond every list, for the tie checks)."""
+    need = 2
+    if p['mode'] == 'official':
+        if need_graph:
+            need = max(need, min(p['n_graph'], ng) + 1)
+        if need_mutual:
+            need = max(need, cache[3], width + 1)
+    else:
+        need = max(need, width + 1)
+    return need
+
+
+def _sq_to_distance(sq: torch.Tensor, dist: _Distance) -> torch.Tensor:
+    """The distance of ``dist`` from a squared L2 of the features faiss indexes."""
+    sq = sq.clamp(min=0)
+    if dist.metric == 'euclidean':
+        return sq.sqrt()
+    return sq / 2 if dist.metric == 'cosine' else sq  # 1 - cos = |u - v|^2 / 2 (unit u, v)
+
+
+def _candidate_values(gf, dist: _Distance, rows: torch.Tensor, cand: torch.Tensor):
+    """``D_gg[rows[i], cand[i]]``, computed as the tiled path does (products of at least
+    MIN_GEMM_ROWS rows against the union of the block's candidates)."""
+    out = torch.empty(cand.shape, dtype=gf.dtype, device=gf.device)
+    for i0 in range(0, rows.numel(), MIN_GEMM_ROWS):
+        c = cand[i0:i0 + MIN_GEMM_ROWS]
+        cols = torch.unique(c)
+        P = dist.pick(gf, rows[i0:i0 + MIN_GEMM_ROWS], gf[cols])
+        out[i0:i0 + MIN_GEMM_ROWS] = P.gather(1, torch.searchsorted(cols, c))
+    return out
+
+
+def _faiss_rows(G, gf, dist, index, r0, r1, m, limit, what, p, official, half, need_graph,
+                need_mutual, ranks, width, budget_elems, cache) -> torch.Tensor:
+    """Rows ``r0:r1`` of the gallery structure from the ``m`` nearest candidates faiss proposes
+    (and its farthest ones, for the row maximum). The candidates' distances are recomputed as
+    the tiled path computes them, ordered by (value, gallery index), and every list is read
+    from them. A row is left to its whole ``D_gg`` row (returned) when faiss found too few
+    candidates, when an exact index cannot certify that no other item enters a list (a value
+    within faiss' float32 rounding of the last candidate's), or when a tie crosses a list
+    boundary under ``ties='numpy'`` (numpy's order needs the whole row)."""
+    dev = gf.device
+    rows = torch.arange(r0, r1, device=dev)
+    fsq, fid = index.nearest(r0, r1, m)
+    ids = torch.from_numpy(fid).to(dev)
+    fallback = (ids < 0).any(1)
+    ids, _ = ids.clamp(min=0).sort(dim=1)  # by gallery index: ties resolve as a stable sort
+    Dc = _candidate_values(gf, dist, rows, ids)
+    check_distances(Dc, 'the gallery-gallery distances', budget_elems, limit, what)
+    eps = index.eps(np.arange(r0, r1))
+    inf = torch.full((r1 - r0,), float('inf'), dtype=Dc.dtype, device=dev)
+
+    def hround(x):
+        return _to_half_values(x) if official and half else x
+
+    if official and half:
+        Dc = _to_half_values(Dc)
+    if index.certified:  # every other item is at least this far
+        lb = _sq_to_distance(torch.from_numpy(fsq[:, -1].astype(np.float64) - eps), dist)
+        D_lb = hround(lb.to(device=dev, dtype=Dc.dtype))
+    else:
+        D_lb = inf
+    if not official:
+        self_pos = ids == rows.unsqueeze(1)
+        fallback |= ~self_pos.any(1)
+        mn = Dc.masked_fill(self_pos, float('inf')).amin(1)
+        fallback |= ~(mn <= D_lb)
+        ys, yo = torch.sort(Dc.masked_fill(self_pos, float('-inf')), dim=1, stable=True)
+        fallback |= ~(ys[:, width - 1] < D_lb)
+        ok = ~fallback
+        G.bmin[rows[ok]] = mn[ok] * p['lam']
+        ranks[rows[ok]] = ids.gather(1, yo[:, :width])[ok]
+        return rows[fallback]
+    ok_fn = []
+    if need_graph:
+        n = G.T.shape[1]
+        lam = p['lam']
+        lam_t = float(torch.tensor(lam, dtype=torch.float16)) if half else lam
+        a = Dc * lam_t
+        a_lb = D_lb * lam_t
+        if half:
+            a, a_lb = a.to(torch.float16).float(), a_lb.to(torch.float16).to(a_lb.dtype)
+        key, key_lb = (a, a_lb) if lam > 0 else (Dc, D_lb)
+        ks, ko = torch.sort(key, dim=1, stable=True)
+        if p['ties'] == 'numpy':
+            fallback |= ks[:, n - 1] == ks[:, n]
+        fallback |= ~(ks[:, n] < key_lb)
+        T, B = ids.gather(1, ko[:, :n]), a.gather(1, ko[:, :n])
+
+        def put_graph(ok):
+            G.T[rows[ok]], G.B[rows[ok]] = T[ok], B[ok]
+        ok_fn.append(put_graph)
+    if need_mutual:
+        c_idx, c_val, rowmax, m_cache, sizes = cache
+        fs, fi = index.farthest(r0, r1, index.params.far)
+        fids = torch.from_numpy(fi).to(dev)
+        fallback |= (fids < 0).all(1)
+        Df = hround(_candidate_values(gf, dist, rows, fids.clamp(min=0)))
+        far = torch.maximum(Df.amax(1), Dc.amax(1))
+        if index.certified:  # every other item is at most this far
+            ub = _sq_to_distance(torch.from_numpy(fs[:, -1].astype(np.float64) + eps), dist)
+            fallback |= far < hround(ub.to(device=dev, dtype=Dc.dtype))
+        sq_far = far * far
+        sq, sq_lb = Dc * Dc, D_lb * D_lb
+        if half:
+            sq_far, sq, sq_lb = (t.to(torch.float16) for t in (sq_far, sq, sq_lb))
+        mx = sq_far.float().unsqueeze(1)
+        x = sq.float() / mx
+        x_lb = sq_lb.float() / mx.squeeze(1)
+        ng = gf.shape[0]
+        kk = max(m_cache, width + 1 if width < ng else width)
+        xs, xo = torch.sort(x, dim=1, stable=True)
+        if p['ties'] == 'numpy':
+            for b in sizes:
+                if 0 < b < min(width + 1, ng):
+                    fallback |= xs[:, b - 1] == xs[:, b]
+        fallback |= ~(xs[:, kk - 1] < x_lb)
+        idx = ids.gather(1, xo[:, :kk])
+
+        def put_mutual(ok):
+            rr = rows[ok]
+            ranks[rr] = idx[ok, :width]
+            c_idx[rr] = idx[ok, :m_cache]
+            c_val[rr] = Dc.gather(1, xo[:, :m_cache])[ok]
+            rowmax[rr] = mx[ok]
+        ok_fn.append(put_mutual)
+    ok = ~fallback
+    for put in ok_fn:
+        put(ok)
+    return rows[fallback]
 
 
 def _set_values(gf, dist: _Distance, sets, c_idx, c_val, half) -> torch.Tensor:
@@ -500,7 +683,8 @@ def similarity_inference_features(
         progress: Optional[bool] = False, preset: Optional[str] = None,
         on_chunk: Optional[Callable[[int, int, torch.Tensor], None]] = None,
         rerank: bool = True, dist_qg=None, distance_fn: Optional[Callable] = None,
-        **sim_kwargs) -> StreamResult:
+        neighbours: str = 'exact', faiss_params: Optional[Dict] = None,
+        gallery_cache: Optional[Dict] = None, **sim_kwargs) -> StreamResult:
     """SIM from features in bounded memory (module docstring; docs/sim.md "Large galleries").
 
     Args:
@@ -516,8 +700,11 @@ def similarity_inference_features(
         chunk_queries: override the chunk size (queries per chunk).
         metric, normalize: the distance of ``compute_distance`` (default: Euclidean of
             L2-normalised features, as the released code).
-        shard: split the queries over the ranks of ``torch.distributed`` (default: when it is
-            initialised with more than one rank); metrics and top-k are gathered on every rank.
+        shard: split the work over the ranks of ``torch.distributed`` (default: when it is
+            initialised with more than one rank): each rank builds a slice of the gallery rows
+            (exchanged, so the structure is built once) and takes a slice of the queries;
+            metrics and top-k are gathered on every rank. ``False``: no collective at all
+            (e.g. when only one rank calls this).
         return_distances: also return the full re-ranked matrix (small problems only).
         on_chunk: ``on_chunk(q0, q1, d)`` with the chunk's re-ranked distances (global query
             indices).
@@ -529,11 +716,43 @@ def similarity_inference_features(
         distance_fn: ``fn(a, b) -> (len(a), len(b))`` distances used instead of
             ``compute_distance`` (``metric`` / ``normalize`` then do not apply); its row
             blocks may round differently from one call on the whole gallery.
+        neighbours: how the gallery side finds each gallery item's nearest items (and its
+            farthest, for the normalisation): ``'exact'`` (row tiles of ``D_gg``, default),
+            ``'faiss'`` (exact faiss indexes propose candidates), ``'faiss-approx'`` (an HNSW
+            index: far fewer distance evaluations, approximate lists); see "Neighbours from
+            faiss" below. Needs features and a built-in ``metric`` (not ``distance_fn``).
+        faiss_params: :class:`~.faiss_index.FaissParams` keys (``hnsw_m``,
+            ``ef_construction``, ``ef_search``, ``margin``, ``far``).
+        gallery_cache: a dict kept by the caller: the gallery structure is stored there and
+            reused by later calls with the same gallery (same tensor, settings and size), e.g.
+            query batches re-ranked one after the other.
         preset, **sim_kwargs: as :func:`~asym_plugins.methods.sim.similarity_inference`
             (``lam, K, k_q, k_g, alpha, n_graph, prune_T, components, expand, graph_update,
             input_dtype, ties, chunk_size``).
+
+    **Neighbours from faiss.** faiss only proposes each gallery row's nearest candidates (a
+    margin beyond what the lists need) and its farthest ones; their distances are recomputed
+    with the tiled path's arithmetic (bit-identical values) and ordered by (value, gallery
+    index) as the tiled path orders them. With ``'faiss'`` the result therefore equals
+    ``'exact'``: a row whose candidates faiss cannot certify is recomputed from its whole
+    ``D_gg`` row -- faiss computes squared L2 in float32 from ``|x|^2 + |y|^2 - 2 x.y``, so an
+    item whose distance is within that rounding (:meth:`~.faiss_index.FaissNeighbours.eps`)
+    of the last candidate's may order differently there, and such a near-tie at the edge of
+    the candidates is not trusted; so is a tie across a list boundary under ``ties='numpy'``
+    (numpy's order of tied items depends on the whole row). Rows recomputed this way cost one
+    ``D_gg`` row each; with well-separated data they are rare. ``'faiss-approx'`` trusts the
+    HNSW candidates (no bound exists): a true neighbour HNSW misses is replaced by the next
+    one, and the row maximum is the farthest item HNSW finds (a slightly smaller normaliser).
+    The query side (``D_qg`` rows, the graph step, the fusion) is exact in every case.
     """
     p = resolve_sim_params(mode, preset, **sim_kwargs)
+    if neighbours not in NEIGHBOURS:
+        raise ValueError(f'neighbours must be one of {NEIGHBOURS}, got {neighbours!r}')
+    if neighbours != 'exact' and distance_fn is not None:
+        raise ValueError(f'neighbours={neighbours!r} indexes the gallery features with faiss, '
+                         'which cannot use a distance_fn; use neighbours=\'exact\' or a '
+                         "built-in metric ('euclidean', 'sqeuclidean', 'cosine')")
+    fparams = FaissParams.from_kwargs(faiss_params)
     if p['similarity'] and distance_fn is None and dist_qg is None:
         raise ValueError('similarity=True applies to dist_qg / distance_fn outputs (cosine '
                          'similarities); features give distances here')
@@ -596,9 +815,26 @@ def similarity_inference_features(
     res = StreamResult(chunk_queries=cq, tile_rows=tile)
     t0 = time.perf_counter()
     with torch.no_grad():
-        with _progress(total=ng, desc=f'SIM gallery ({mode})', unit='img',
-                       enabled=progress if rerank else False) as bar:
-            G = _build_gallery(gf, dist, p, tile, budget, bar) if rerank else None
+        key = (mode, tuple(sorted((k, str(v)) for k, v in p.items())), neighbours,
+               str(fparams), ng, str(gf.dtype), str(gf.device), metric, normalize, world)
+        G = None
+        key += (getattr(gallery_feats, '_version', None),)
+        if (gallery_cache is not None and gallery_cache.get('key') == key
+                and gallery_cache.get('feats') is gallery_feats):
+            G = gallery_cache['gallery']
+        elif rerank:
+            index = None
+            if neighbours != 'exact':
+                index = _faiss_index(gf, metric, neighbours == 'faiss-approx', fparams, world)
+            res.seconds['index'] = time.perf_counter() - t0
+            with _progress(total=ng * (rank + 1) // world - ng * rank // world,
+                           desc=f'SIM gallery ({mode})', unit='img', enabled=progress) as bar:
+                G = _build_gallery(gf, dist, p, tile, budget, bar, index, fparams.margin,
+                                   world, rank)
+            del index
+            if gallery_cache is not None:
+                gallery_cache.clear()
+                gallery_cache.update(key=key, gallery=G, feats=gallery_feats)
         res.seconds['gallery'] = time.perf_counter() - t0
         t1 = time.perf_counter()
         parts, tk_i, tk_d, full = [], [], [], []
@@ -665,6 +901,22 @@ def similarity_inference_features(
     if return_distances:
         res.distances = cat('full').numpy()
     return res
+
+
+def _faiss_index(gf, metric: str, approx: bool, params: FaissParams, world: int):
+    """The faiss index of the gallery; with several ranks an HNSW graph is built by rank 0 and
+    sent to the others."""
+    if not approx or world == 1:
+        return FaissNeighbours(gf, metric, approx, params)
+    import torch.distributed as tdist
+    box = [None]
+    if tdist.get_rank() == 0:
+        index = FaissNeighbours(gf, metric, approx, params)
+        box = [index.serialised()]
+    tdist.broadcast_object_list(box, src=0)
+    if tdist.get_rank() == 0:
+        return index
+    return FaissNeighbours(gf, metric, approx, params, index_bytes=box[0])
 
 
 # ------------------------------------------------------------------------------ hooks
