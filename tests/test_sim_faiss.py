@@ -177,3 +177,30 @@ def test_gallery_cache_reuses_the_structure(full_rows):
     assert full_rows['rows'] == 2 * built
     ref = similarity_inference_features(qf, gf, return_distances=True)
     assert np.array_equal(np.concatenate([a.distances, b.distances]), ref.distances)
+
+
+def test_rerank_tool_stream_with_faiss_neighbours(tmp_path, capsys):
+    """``tools/rerank.py --stream --neighbours faiss`` prints the dense tool's numbers;
+    ``faiss-approx`` runs with its HNSW settings; HNSW flags without it are refused."""
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))), 'tools'))
+    import rerank
+
+    from asym_plugins.engine.cli import ConfigError
+    qf, gf, qp, gp, qc, gc = _world(40, 2, 8, dim=48)
+    path = tmp_path / 'feats.npz'
+    np.savez(path, qf=qf.numpy(), gf=gf.numpy(), q_pids=qp, g_pids=gp, q_camids=qc,
+             g_camids=gc)
+    hp = ['--k-g', '6', '--n-graph', '8', '--K', '4']
+    dense = rerank.main([str(path), *hp])
+    exact = rerank.main([str(path), *hp, '--stream', '--neighbours', 'faiss'])
+    assert exact['after'] == dense['after'] and exact['before'] == dense['before']
+    assert exact['stream']['neighbours'] == 'faiss'
+    approx = rerank.main([str(path), *hp, '--stream', '--neighbours', 'faiss-approx',
+                          '--hnsw-m', '8', '--ef-search', '32'])
+    assert approx['stream']['faiss_params'] == dict(hnsw_m=8, ef_search=32)
+    assert abs(approx['after']['mAP'] - dense['after']['mAP']) <= 0.5  # points
+    assert 'faiss-approx neighbours' in capsys.readouterr().out
+    with pytest.raises(ConfigError, match='add --neighbours faiss-approx'):
+        rerank.main([str(path), '--stream', '--ef-search', '32'])

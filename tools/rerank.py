@@ -20,11 +20,15 @@ Examples::
     python tools/rerank.py feats.npz --swap                           # gallery -> query direction
     python tools/rerank.py feats.npz --protocol sysu --shots 10 --trials 10
     python tools/rerank.py feats.npz --stream --memory-budget 4GB --topk 100 --out rank.npz
+    python tools/rerank.py feats.npz --stream --neighbours faiss-approx --ef-search 64
 
 ``--stream`` (SIM, market protocol; docs/sim.md "Large galleries"): the gallery structure is
 built once in tiles and the queries are re-ranked, evaluated and ranked in chunks within
 ``--memory-budget``, never holding a query x gallery or gallery x gallery matrix; the same
 numbers as without it. ``--out`` saves each query's ``--topk`` nearest gallery items.
+``--neighbours faiss`` lets faiss' exact index propose the gallery's nearest items (same
+numbers); ``faiss-approx`` an HNSW index (``--hnsw-m``, ``--ef-construction``,
+``--ef-search``): a much cheaper gallery pass with approximate lists.
 
 Protocols: ``market`` (default): the same pid AND camid is excluded, CMC over the full
 ranking; ``sysu``: the SYSU-MM01 rules (0-based camids: infrared queries camids 2/5, visible
@@ -103,6 +107,16 @@ def parse_args(argv=None):
                    help='streaming SIM from the features in bounded memory (market protocol)')
     s.add_argument('--memory-budget', dest='memory_budget', default='4GB',
                    help="--stream: memory for everything but the features (e.g. 4GB, 512MB)")
+    s.add_argument('--neighbours', choices=['exact', 'faiss', 'faiss-approx'], default='exact',
+                   help="--stream: the gallery's nearest items from row tiles of D_gg (exact), "
+                        "faiss' exact index (same results) or an HNSW index (faiss-approx: "
+                        'much faster gallery pass, approximate lists)')
+    s.add_argument('--hnsw-m', dest='hnsw_m', type=int, default=None,
+                   help='--neighbours faiss-approx: HNSW links per node (default 32)')
+    s.add_argument('--ef-construction', dest='ef_construction', type=int, default=None,
+                   help='--neighbours faiss-approx: HNSW efConstruction (default 80)')
+    s.add_argument('--ef-search', dest='ef_search', type=int, default=None,
+                   help='--neighbours faiss-approx: HNSW efSearch (default 64)')
     s.add_argument('--topk', type=int, default=100,
                    help='--stream: gallery items kept per query for --out')
     s.add_argument('--out', metavar='PATH',
@@ -273,6 +287,11 @@ def _main_stream(args, feats: Dict, source: str, warnings: List[str], ranks) -> 
     from asym_plugins.engine.cli import ConfigError
     from asym_plugins.methods.sim import similarity_inference_features
     from asym_plugins.methods.sim.streaming import parse_memory
+    fp = {k: getattr(args, k) for k in ('hnsw_m', 'ef_construction', 'ef_search')
+          if getattr(args, k) is not None}
+    if fp and args.neighbours != 'faiss-approx':
+        raise ConfigError(f'--{next(iter(fp)).replace("_", "-")} sets the HNSW index of '
+                          '--neighbours faiss-approx; add --neighbours faiss-approx')
     if args.method != 'sim' or args.protocol != 'market':
         raise ConfigError('--stream re-ranks with SIM under the market protocol; drop --stream '
                           'for --method k_reciprocal or --protocol sysu')
@@ -295,15 +314,23 @@ def _main_stream(args, feats: Dict, source: str, warnings: List[str], ranks) -> 
           f'market; streaming, memory budget {args.memory_budget}')
     before = similarity_inference_features(qf, gf, args.mode, rerank=False, **common)
     start = time.perf_counter()
+    if args.neighbours != 'exact':
+        from asym_plugins.methods.sim.faiss_index import import_faiss
+        try:
+            import_faiss()
+        except ImportError as e:
+            raise ConfigError(f'--neighbours {args.neighbours}: {e}') from e
     after = similarity_inference_features(qf, gf, args.mode, preset=args.preset,
                                           components=args.components, topk=args.topk,
+                                          neighbours=args.neighbours, faiss_params=fp or None,
                                           **common, **hp)
     seconds = time.perf_counter() - start
     results = {'before': before.metrics.to_dict(ranks), 'after': after.metrics.to_dict(ranks)}
     print(f'before: {_fmt(results["before"])}')
     print(f'after:  {_fmt(results["after"])}   (sim {args.mode}, streamed: '
           f'{after.num_chunks} chunks of {after.chunk_queries} queries, gallery tiles of '
-          f'{after.tile_rows} rows; gallery {after.seconds["gallery"]:.2f} s, queries '
+          f'{after.tile_rows} rows, {args.neighbours} neighbours; gallery '
+          f'{after.seconds["gallery"]:.2f} s, queries '
           f'{after.seconds["queries"]:.2f} s)')
     results.update(reranker=f'similarity_inference_features(mode={args.mode!r}, '
                             f'preset={args.preset!r}, {hp})',
@@ -313,6 +340,8 @@ def _main_stream(args, feats: Dict, source: str, warnings: List[str], ranks) -> 
                                                   chunk_queries=after.chunk_queries,
                                                   num_chunks=after.num_chunks,
                                                   tile_rows=after.tile_rows,
+                                                  neighbours=args.neighbours,
+                                                  faiss_params=fp,
                                                   seconds=after.seconds))
     if args.out:
         folder = os.path.dirname(os.path.abspath(args.out))
