@@ -9,6 +9,11 @@ child for the peak memory (peak RSS growth over the call: the two feature arrays
 before it). Then a power law ``t = a * Ng^b`` is fitted to the times (and to the memory) and
 projected to ``--project`` (1M) gallery images; the assumptions are printed with it.
 
+``--neighbours exact faiss faiss-approx`` repeats every size with each way of finding the
+gallery's nearest items (docs/sim.md "Large galleries": ``faiss`` gives the exact numbers,
+``faiss-approx`` an HNSW index, ``--hnsw-m`` / ``--ef-construction`` / ``--ef-search``) and
+prints each row's R1/mAP difference from the ``exact`` row of its size when there is one.
+
 The Market-scale row (3368 x 15913, ``--market``) times the dense path (``compute_distance``
 of both matrices, ``similarity_inference``, ``evaluate_rank``, stable top-100) against the
 streaming path on the same features, in the harness's thread modes, and checks that both give
@@ -19,6 +24,8 @@ Examples::
     python tools/benchmarks/bench_sim_scale.py --sizes 10000 20000 --modes 2 --market
     python tools/benchmarks/bench_sim_scale.py --sizes 82161 --modes 2 --no-market  # MSMT17
     python tools/benchmarks/bench_sim_scale.py --no-scale --modes 2           # Market row only
+    python tools/benchmarks/bench_sim_scale.py --sizes 20000 --modes 2 --no-market \
+        --neighbours exact faiss-approx                                  # HNSW vs exact
 """
 import argparse
 import math
@@ -72,16 +79,22 @@ def side_stream(args, data_dir):
     ng, nq = _size(args)
     qf, gf, qp, gp, qc, gc = make_features(ng, nq, args.dim)
 
+    fp = {k: getattr(args, k) for k in ('hnsw_m', 'ef_construction', 'ef_search')
+          if getattr(args, k) is not None}
+
     def run():
         return similarity_inference_features(qf, gf, q_pids=qp, g_pids=gp, q_camids=qc,
                                              g_camids=gc, topk=100,
                                              memory_budget=args.memory_budget,
-                                             progress=args.progress)
+                                             progress=args.progress,
+                                             neighbours=args.neighbour or 'exact',
+                                             faiss_params=fp or None)
 
     def to_json(r):
         out = _metrics_json(r.metrics, r.topk_index)
         out.update(chunk=r.chunk_queries, chunks=r.num_chunks, tile=r.tile_rows,
-                   gallery_s=r.seconds['gallery'], queries_s=r.seconds['queries'], nq=nq, ng=ng)
+                   gallery_s=r.seconds['gallery'], queries_s=r.seconds['queries'], nq=nq, ng=ng,
+                   index_s=r.seconds.get('index', 0.0))
         return out
     return harness.Prepared(run=run, warmup=lambda: None, to_json=to_json)
 
@@ -123,46 +136,65 @@ def scale_table(args):
     threads = harness._threads(args.modes[0])
     script = osp.abspath(__file__)
     rows = []
+    hnsw = []
+    for k in ('hnsw_m', 'ef_construction', 'ef_search'):
+        if getattr(args, k) is not None:
+            hnsw += [f'--{k.replace("_", "-")}', str(getattr(args, k))]
     for ng in args.sizes:
-        argv = ['--size', str(ng), '--dim', str(args.dim), '--nq-ratio', str(args.nq_ratio),
-                '--memory-budget', args.memory_budget, '--repeat', '1', '--warmup', '0']
-        t0 = time.time()
-        r = harness.launch(script, argv, 'stream', threads, 'time', None)
-        res = r['result']
-        mem = None
-        if not args.no_memory:
-            mem = harness.launch(script, argv, 'stream', 1, 'memory', None)['peak_mb']
-        feats_mb = (ng + res['nq']) * args.dim * 4 / 2**20
-        rows.append(dict(res, seconds=r['times'][0], peak_mb=mem, feats_mb=feats_mb))
-        harness._progress(f'Ng={ng}: {r["times"][0]:.1f} s, peak RSS growth '
-                          f'{"-" if mem is None else f"{mem:.0f} MB"} ({time.time() - t0:.0f} s '
-                          'with the memory run)')
+        for nb in args.neighbours:
+            argv = ['--size', str(ng), '--dim', str(args.dim), '--nq-ratio', str(args.nq_ratio),
+                    '--memory-budget', args.memory_budget, '--repeat', '1', '--warmup', '0',
+                    '--neighbour', nb, *hnsw]
+            t0 = time.time()
+            r = harness.launch(script, argv, 'stream', threads, 'time', None)
+            res = r['result']
+            mem = None
+            if not args.no_memory:
+                mem = harness.launch(script, argv, 'stream', 1, 'memory', None)['peak_mb']
+            feats_mb = (ng + res['nq']) * args.dim * 4 / 2**20
+            rows.append(dict(res, seconds=r['times'][0], peak_mb=mem, feats_mb=feats_mb,
+                             neighbours=nb))
+            harness._progress(f'Ng={ng} ({nb}): {r["times"][0]:.1f} s, peak RSS growth '
+                              f'{"-" if mem is None else f"{mem:.0f} MB"} '
+                              f'({time.time() - t0:.0f} s with the memory run)')
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print()
     print(f'== streaming SIM (official, SYSU preset), {args.dim}-d features, Nq = Ng/'
           f'{args.nq_ratio}, memory budget {args.memory_budget}, {threads} thread(s); '
           f'1-min load average at the end {load:.1f} ==')
-    print(f'{"Ng":>8} {"Nq":>7} {"time s":>8} {"gallery s":>9} {"queries s":>9} '
-          f'{"chunk":>6} {"peak MB":>8} {"feats MB":>8} {"R1":>6} {"mAP":>6}')
+    print(f'{"Ng":>8} {"Nq":>7} {"neighbours":>12} {"time s":>8} {"gallery s":>9} '
+          f'{"(index s)":>9} {"queries s":>9} {"chunk":>6} {"peak MB":>8} {"feats MB":>8} '
+          f'{"R1":>6} {"mAP":>6} {"dR1":>6} {"dmAP":>6}')
+    exact = {r['ng']: r for r in rows if r['neighbours'] == 'exact'}
     for r in rows:
         pk = '-' if r['peak_mb'] is None else f'{r["peak_mb"]:.0f}'
-        print(f'{r["ng"]:>8} {r["nq"]:>7} {r["seconds"]:>8.1f} {r["gallery_s"]:>9.1f} '
-              f'{r["queries_s"]:>9.1f} {r["chunk"]:>6} {pk:>8} {r["feats_mb"]:>8.0f} '
-              f'{100 * r["R1"]:>6.2f} {100 * r["mAP"]:>6.2f}')
+        ref = exact.get(r['ng'])
+        d1 = '-' if ref is None else f'{100 * (r["R1"] - ref["R1"]):+.2f}'
+        dm = '-' if ref is None else f'{100 * (r["mAP"] - ref["mAP"]):+.2f}'
+        print(f'{r["ng"]:>8} {r["nq"]:>7} {r["neighbours"]:>12} {r["seconds"]:>8.1f} '
+              f'{r["gallery_s"]:>9.1f} {r["index_s"]:>9.1f} {r["queries_s"]:>9.1f} '
+              f'{r["chunk"]:>6} {pk:>8} {r["feats_mb"]:>8.0f} {100 * r["R1"]:>6.2f} '
+              f'{100 * r["mAP"]:>6.2f} {d1:>6} {dm:>6}')
     print('(peak MB: peak RSS growth over the call, separate 1-thread run, the two feature '
-          'arrays excluded; feats MB: their size)')
-    if len(rows) >= 2:
-        a, b = _fit([r['ng'] for r in rows], [r['seconds'] for r in rows])
+          'arrays excluded; feats MB: their size; index s: building the faiss index, part of '
+          'gallery s; dR1 / dmAP: points from the exact row of the same size)')
+    for nb in args.neighbours:
+        sub = [r for r in rows if r['neighbours'] == nb]
+        if len(sub) < 2:
+            continue
+        a, b = _fit([r['ng'] for r in sub], [r['seconds'] for r in sub])
         t1m = a * args.project ** b
-        print(f'time fit: t = {a:.3g} * Ng^{b:.2f} s -> Ng = {args.project:,}: '
+        print(f'{nb}: time fit: t = {a:.3g} * Ng^{b:.2f} s -> Ng = {args.project:,}: '
               f'{t1m:.0f} s ({t1m / 3600:.1f} h), Nq = Ng/{args.nq_ratio}')
-        if all(r['peak_mb'] is not None for r in rows):
-            am, bm = _fit([r['ng'] for r in rows], [max(r['peak_mb'], 1) for r in rows])
+        if all(r['peak_mb'] is not None for r in sub):
+            am, bm = _fit([r['ng'] for r in sub], [max(r['peak_mb'], 1) for r in sub])
             print(f'memory fit: peak = {am:.3g} * Ng^{bm:.2f} MB -> Ng = {args.project:,}: '
                   f'{am * args.project ** bm:.0f} MB (the budget caps the chunk term; the '
                   'gallery structure grows as Ng x k)')
+    if len(rows) >= 2:
         print('assumptions: time is dominated by the two feature products (Ng^2 d and '
-              'Nq Ng d, quadratic in Ng at a fixed Nq/Ng), the per-query SIM work grows as '
+              'Nq Ng d, quadratic in Ng at a fixed Nq/Ng; faiss-approx replaces the first '
+              'by about Ng log Ng HNSW distance evaluations), the per-query SIM work grows as '
               'Ng per query; same machine, threads and load as measured here.')
     return rows
 
@@ -187,6 +219,15 @@ def main(argv=None):
     p.add_argument('--scale', action=argparse.BooleanOptionalAction, default=True,
                    help='the time / memory rows per gallery size (--no-scale: only --market)')
     p.add_argument('--progress', action='store_true', help='progress bars in the children')
+    p.add_argument('--neighbours', nargs='+', default=['exact'],
+                   choices=['exact', 'faiss', 'faiss-approx'],
+                   help="how the gallery pass finds each item's nearest items (one row each)")
+    p.add_argument('--hnsw-m', dest='hnsw_m', type=int, default=None, help='faiss-approx: M')
+    p.add_argument('--ef-construction', dest='ef_construction', type=int, default=None,
+                   help='faiss-approx: efConstruction')
+    p.add_argument('--ef-search', dest='ef_search', type=int, default=None,
+                   help='faiss-approx: efSearch')
+    p.add_argument('--neighbour', default=None, help=argparse.SUPPRESS)
     p.add_argument('--size', type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument('--nq', type=int, default=None, help=argparse.SUPPRESS)
     harness.add_arguments(p, quick_help='small sizes (1.5k, 3k gallery, 256-d) and a small '
