@@ -166,25 +166,47 @@ _WORKER = textwrap.dedent(r"""
     import torch
     import torch.distributed as dist
     sys.path.insert(0, sys.argv[4] + '/tests')
-    from test_sim_streaming import _world
-    from asym_plugins.methods.sim import similarity_inference_features
+    from test_sim_streaming import RUNS, _world
+    from asym_plugins.methods.sim import similarity_inference_features, streaming
     init, out, rank = sys.argv[1], sys.argv[2], int(sys.argv[3])
     dist.init_process_group('gloo', init_method='file://' + init, rank=rank, world_size=2)
+    seen = dict(rows=[], faiss=[])  # gallery rows this rank computed (whole rows / faiss)
+    whole, from_faiss = streaming._gallery_rows, streaming._faiss_rows
+
+    def spy(G, D, rows, *a):
+        seen['rows'] += rows.tolist()
+        return whole(G, D, rows, *a)
+
+    def spy_faiss(G, gf, d, index, r0, r1, *a):
+        seen['faiss'] += list(range(r0, r1))
+        return from_faiss(G, gf, d, index, r0, r1, *a)
+
+    streaming._gallery_rows, streaming._faiss_rows = spy, spy_faiss
     qf, gf, qp, gp, qc, gc = _world(25, 3, 6)
     res = []
-    for mode in ('official', 'equations'):
+    for mode, kw in RUNS:
+        seen['rows'], seen['faiss'] = [], []
         r = similarity_inference_features(qf, gf, mode, q_pids=qp, g_pids=gp, q_camids=qc,
-                                          g_camids=gc, topk=8, chunk_queries=4)
+                                          g_camids=gc, topk=8, chunk_queries=4, **kw)
         res.append(dict(cmc=r.metrics.cmc.tolist(), mAP=r.metrics.mAP, mINP=r.metrics.mINP,
                         valid=r.metrics.num_valid, topk=r.topk_index.tolist(),
-                        chunks=r.num_chunks))
+                        chunks=r.num_chunks, rows=sorted(set(seen['rows'])),
+                        faiss=seen['faiss']))
     json.dump(res, open(out, 'w'))
     dist.destroy_process_group()
 """)
 
 
+RUNS = [('official', {}), ('equations', {}),
+        ('official', dict(neighbours='faiss', k_g=6, n_graph=8, K=4)),
+        ('official', dict(neighbours='faiss-approx', k_g=6, n_graph=8, K=4))]
+
+
 @pytest.mark.slow
 def test_two_gloo_ranks_give_one_rank_metrics(tmp_path):
+    """2 gloo ranks: each builds half of the gallery rows (whole rows or faiss candidates;
+    the HNSW graph is built by rank 0 and sent), each takes half of the queries; every rank
+    returns the metrics and top-k lists of one process."""
     script = tmp_path / 'worker.py'
     script.write_text(_WORKER)
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONPATH=ROOT)
@@ -199,13 +221,27 @@ def test_two_gloo_ranks_give_one_rank_metrics(tmp_path):
         assert p.returncode == 0, err[-3000:]
     got = [json.loads(o.read_text()) for o in outs]
     qf, gf, *ids = _world(25, 3, 6)
-    for m, mode in enumerate(('official', 'equations')):
+    for m, (mode, kw) in enumerate(RUNS):
         one = similarity_inference_features(qf, gf, mode, q_pids=ids[0], g_pids=ids[1],
                                             q_camids=ids[2], g_camids=ids[3], topk=8,
-                                            chunk_queries=4)
+                                            chunk_queries=4, **kw)
         for r in range(2):
             g = got[r][m]
             assert g['chunks'] == 10  # 37 / 38 of the 75 queries, 4 per chunk
+            half = list(range(75 * r, 75 * (r + 1)))  # this rank's 75 of the 150 gallery rows
+            if 'neighbours' in kw:
+                assert g['faiss'] == half and set(g['rows']) <= set(half)
+            else:
+                assert g['rows'] == half and g['faiss'] == []
+        if kw.get('neighbours') == 'faiss-approx':
+            # both ranks use rank 0's HNSW graph; one built here with several threads may
+            # link differently (faiss inserts in parallel), so compare the ranks' results
+            assert got[0][m] == {**got[1][m], 'rows': got[0][m]['rows'],
+                                 'faiss': got[0][m]['faiss']}
+            assert abs(got[0][m]['mAP'] - one.metrics.mAP) <= 0.005
+            continue
+        for r in range(2):
+            g = got[r][m]
             assert np.array_equal(np.asarray(g['cmc'], dtype=np.float32), one.metrics.cmc)
             assert g['mAP'] == one.metrics.mAP and g['mINP'] == one.metrics.mINP
             assert g['valid'] == one.metrics.num_valid

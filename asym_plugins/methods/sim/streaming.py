@@ -17,9 +17,11 @@ from ``compute_distance`` matrices of the same features, without ever holding an
    summarised exactly as ``evaluate_rank`` does over all queries) and its top-k ranking kept.
 
 Peak memory is ``O(chunk x Ng + Ng x k)``; the chunk size follows from ``memory_budget``. Under
-``torch.distributed`` each rank takes a contiguous slice of the queries, builds the gallery
-structure itself, and the per-query statistics and top-k lists are gathered, so every rank
-returns the metrics one process would compute.
+``torch.distributed`` each rank computes a contiguous slice of the gallery rows (the ranks
+exchange them: the structure is built once, shared) and takes a contiguous slice of the queries;
+the per-query statistics and top-k lists are gathered, so every rank returns the metrics one
+process would compute. ``neighbours='faiss'`` / ``'faiss-approx'`` let faiss propose each gallery
+row's candidates (:mod:`.faiss_index`).
 
 Distances are those of :func:`asym_plugins.evaluation.compute_distance` (Euclidean of
 L2-normalised features by default, as the released code), computed per row block with at least
