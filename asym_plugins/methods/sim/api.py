@@ -241,17 +241,21 @@ def sim_graph_distance(dist_qg, dist_gg, mode: str = 'official', lam=None, K=Non
     return from_output(d, like)
 
 
-def _official_graph(qg: torch.Tensor, gg: torch.Tensor, p: Dict) -> torch.Tensor:
+def _official_graph(qg: torch.Tensor, gg: torch.Tensor, p: Dict, transposed: bool = False
+                    ) -> torch.Tensor:
     """``d_S`` of the official mode (sequential or parallel update) on prepared inputs; in
-    float16 mode the values are float16 numbers held in float32."""
+    float16 mode the values are float16 numbers held in float32. ``transposed``: ``d_S^T``
+    ``(Ng, Nq)``, contiguous (the layout both steps compute in)."""
     budget, half = p['chunk_size'], p['input_dtype'] == 'float16'
     T, B = released_graph_neighbours(gg, p['lam'], p['n_graph'], budget, p['ties'], half)
     if p['graph_update'] == 'sequential':
         workers = p.get('workers') or torch.get_num_threads()
         with single_thread():  # small elementwise ops: one intra-op thread per query slice
-            return sequential_graph_distance(qg, T, B, p['K'], budget, half, workers=workers)
+            return sequential_graph_distance(qg, T, B, p['K'], budget, half, workers=workers,
+                                             transposed=transposed)
     return official_graph_distance(qg, gg, p['lam'], p['K'], p['n_graph'], budget,
-                                   neighbours=T, edge_weights=B, half=half)
+                                   neighbours=T, edge_weights=B, half=half,
+                                   transposed=transposed)
 
 
 def similarity_inference(dist_qg, dist_gg, mode: str = 'official', lam: Optional[float] = None,
@@ -340,24 +344,29 @@ def _official(qg: torch.Tensor, gg: torch.Tensor, p: Dict, bar) -> torch.Tensor:
     bar.update(1)
     if p['components'] == 'mutual':
         d = qg
+        dn = released_normalise(d, budget, half)  # float32, as released
     else:
-        d = _official_graph(qg, gg, p)
+        dT = _official_graph(qg, gg, p, transposed=True)
         bar.update(1)
-    dn = released_normalise(d, budget, half)  # float32, as released
-    del d
+        dn = released_normalise(dT, budget, half, transposed=True)
+        # dS^T is free now: its storage takes the output (no fresh pages to fault in)
+        d = dT.view(-1).view(dn.shape)
+        del dT
     if p['components'] == 'graph':
         return dn.to(out_dtype)
     vq = released_query_weights(dn, p['k_q'] + 1, budget, p['ties'])
     # the released code builds the gallery rows from the columns of D_gg
-    sym = torch.equal(gg, gg.t())
-    vg = released_gallery_weights(gg if sym else gg.t().contiguous(), p['k_g'], budget,
-                                  p['ties'], half)
+    vg = released_gallery_weights(gg, p['k_g'], budget, p['ties'], half, columns=True)
     a = p['alpha']
-    out = torch.empty(dn.shape, dtype=out_dtype, device=dn.device)
+    # the graph step's own (Nq, Ng) array is free now: reuse it (no fresh pages to fault in)
+    out = d if d is not qg and d.dtype == out_dtype else torch.empty(dn.shape, dtype=out_dtype,
+                                                                      device=dn.device)
+    del d
     for r0, r1, dm in weighted_jaccard_chunks(vq, vg, budget):
         dm.mul_(1.0 - a)  # float32, like the released (1 - alpha) * d_M
         o = out[r0:r1]
-        torch.mul(dn[r0:r1].to(out_dtype), a, out=o)
+        o.copy_(dn[r0:r1])
+        o.mul_(a)
         o.add_(dm)  # + alpha * dS_n in the output dtype
     bar.update(1)
     return out

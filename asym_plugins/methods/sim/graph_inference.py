@@ -120,7 +120,8 @@ def dependency_levels(T: torch.Tensor) -> torch.Tensor:
 
 
 def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.Tensor, K: int,
-                              budget: int, half: bool = False, workers: int = 1) -> torch.Tensor:
+                              budget: int, half: bool = False, workers: int = 1,
+                              transposed: bool = False) -> torch.Tensor:
     """``d_S`` of the released code: the sequential, in-place column update (docs/sim.md,
     Method 1).
 
@@ -135,7 +136,7 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     slice of the queries, with one intra-op thread each. ``half``: every sum and mean is rounded
     to float16 as in the released evaluation scripts (values held in float32; the K-sum is exact
     in float32, then divided and rounded like numpy's float16 ``mean``). Returns ``(Nq, Ng)`` in
-    ``dist_qg``'s dtype.
+    ``dist_qg``'s dtype, or with ``transposed`` its transpose ``(Ng, Nq)`` (contiguous, no copy).
     """
     nq, ng = dist_qg.shape
     device, dtype = dist_qg.device, dist_qg.dtype
@@ -153,6 +154,8 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
             buf = torch.empty((ng, nq), dtype=dtype)  # D_qg^T, updated in place as released
             copy_transposed(buf, dist_qg)
             _run_slices(_compiled.sequential_columns, (buf.numpy(), Tn, Bn, K), jobs)
+            if transposed:
+                return buf
             out = torch.empty((nq, ng), dtype=dtype)
             return copy_transposed(out, buf)
     # buf[:ng] = updated columns (rows here), buf[ng:] = original columns; D_qg^T layout so a
@@ -165,6 +168,8 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     order = torch.argsort(levels, stable=True).to(device)
     counts = torch.bincount(levels).tolist()
     _run_slices(_sequential_slice, (buf, src, B, order, counts, K, budget, half), jobs)
+    if transposed:
+        return buf[:ng]
     out = torch.empty((nq, ng), dtype=dtype, device=device)
     copy_transposed(out, buf[:ng])
     return out
@@ -240,12 +245,13 @@ def official_graph_distance(dist_qg: torch.Tensor, dist_gg: torch.Tensor, lam: f
                             n_graph: int, budget: int,
                             neighbours: Optional[torch.Tensor] = None,
                             edge_weights: Optional[torch.Tensor] = None,
-                            half: bool = False) -> torch.Tensor:
+                            half: bool = False, transposed: bool = False) -> torch.Tensor:
     """``d_S`` with ``graph_update='parallel'``: every column from the *original* ``D_qg``
     (columns independent; not the released sequential update). ``(Nq, Ng)``, input dtype.
 
     ``neighbours`` / ``edge_weights``: precomputed ``(T, B)`` of
     :func:`released_graph_neighbours` (default: stable ties, ``B = fl(lam * D_gg[j, T[j]])``).
+    ``transposed``: return ``(Ng, Nq)`` instead.
     """
     nq, ng = dist_qg.shape
     n = min(int(n_graph), ng)
@@ -255,7 +261,8 @@ def official_graph_distance(dist_qg: torch.Tensor, dist_gg: torch.Tensor, lam: f
     T = neighbours
     B = dist_gg.gather(1, T) * lam if edge_weights is None else edge_weights
     qgT = dist_qg.t().contiguous()  # (Ng, Nq): column t of D_qg is a contiguous row
-    out = torch.empty((nq, ng), dtype=dist_qg.dtype, device=dist_qg.device)
+    shape = (ng, nq) if transposed else (nq, ng)
+    out = torch.empty(shape, dtype=dist_qg.dtype, device=dist_qg.device)
     cg = min(ng, plane_block_rows(nq, dist_qg.device, budget, n))
     planes = torch.empty((n, cg, nq), dtype=dist_qg.dtype, device=dist_qg.device)
     spare = torch.empty((cg, nq), dtype=dist_qg.dtype, device=dist_qg.device)
@@ -274,7 +281,10 @@ def official_graph_distance(dist_qg: torch.Tensor, dist_gg: torch.Tensor, lam: f
         a.div_(K)
         if half:
             round_half_(a)
-        out[:, j0:j1] = a.t()
+        if transposed:
+            out[j0:j1] = a
+        else:
+            out[:, j0:j1] = a.t()
     return out
 
 

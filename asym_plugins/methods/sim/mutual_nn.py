@@ -28,7 +28,7 @@ inverted index over gallery columns, so no dense ``Ng x Ng`` float matrix is eve
 """
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 
@@ -64,27 +64,43 @@ def query_knn_sets(d: torch.Tensor, k: int, budget: int) -> SparseRows:
     return padded_to_sparse(idx, None, ng, dtype=d.dtype)
 
 
-def released_normalise(d: torch.Tensor, budget: int, half: bool = False) -> torch.Tensor:
+def released_normalise(d: torch.Tensor, budget: int, half: bool = False,
+                       row_max: Optional[torch.Tensor] = None,
+                       transposed: bool = False) -> torch.Tensor:
     """The released fusion input (docs/sim.md, Method 2): ``fl32(d**2) / max_row fl32(d**2)``.
 
     The square is taken in ``d``'s dtype (float16 values when ``half``: ``fl16(d * d)``, as numpy
     squares a float16 array) and cast to float32 before the division, as the released code
-    does; the result is a new float32 ``(rows, cols)`` tensor.
+    does; the result is a new float32 ``(rows, cols)`` tensor. ``row_max`` (optional,
+    ``(rows, 1)`` float32) receives each row's ``max fl32(d**2)``. ``transposed``: ``d`` is
+    given as its contiguous transpose ``(cols, rows)`` (the result is still ``(rows, cols)``).
     """
-    out = torch.empty(d.shape, dtype=torch.float32, device=d.device)
-    for r0, r1 in row_chunks(d.shape[0], d.shape[1], budget):
+    shape = (d.shape[1], d.shape[0]) if transposed else tuple(d.shape)
+    out = torch.empty(shape, dtype=torch.float32, device=d.device)
+    # small blocks: the square's scratch stays in cache and is reused, not freshly mapped
+    for r0, r1 in row_chunks(d.shape[0], d.shape[1], min(budget, _SCRATCH_ELEMS)):
         x = d[r0:r1]
         sq = x * x
         if half:
             sq = sq.to(torch.float16)
+        if transposed:
+            out[:, r0:r1].copy_(sq.t())
+        else:
+            out[r0:r1].copy_(sq)
+    for r0, r1 in row_chunks(shape[0], shape[1], budget):
         o = out[r0:r1]
-        o.copy_(sq)
         m = torch.amax(o, dim=1, keepdim=True)
         if bool((m <= 0).any()):
             raise ValueError('a row of distances is all zeros (after squaring); cannot normalise '
                              'it by its maximum')
         o.div_(m)
+        if row_max is not None:
+            row_max[r0:r1] = m
     return out
+
+
+#: Elements of the scratch blocks of the elementwise passes (2 MiB in float64).
+_SCRATCH_ELEMS = 1 << 18
 
 
 def _first_sets(x: torch.Tensor, sizes, ties: str, np_dtype=None) -> torch.Tensor:
@@ -113,27 +129,26 @@ def released_query_weights(dn: torch.Tensor, k: int, budget: int, ties: str = 'n
 
 
 def released_gallery_weights(gg_rows: torch.Tensor, k_g: int, budget: int, ties: str = 'numpy',
-                             half: bool = False) -> SparseRows:
+                             half: bool = False, columns: bool = False) -> SparseRows:
     """Released gallery side: expanded k-reciprocal sets under ``Dgg_n``
     (:func:`released_normalise` of ``gg_rows``, whose row ``j`` is ``g_j``'s distances; the
-    released code uses the columns of ``D_gg``), weights ``exp(-Dgg_n[j, t])`` normalised to sum 1
-    (float32)."""
+    released code uses the columns of ``D_gg``: pass ``D_gg`` with ``columns=True``, no copy),
+    weights ``exp(-Dgg_n[j, t])`` normalised to sum 1 (float32)."""
     ng = gg_rows.shape[0]
+    rows_view = gg_rows.t() if columns else gg_rows
     kh = half_k(k_g)
     sizes = (k_g + 1, kh + 1)
     width = min(k_g + 1, ng)
     ranks = torch.empty((ng, width), dtype=torch.long, device=gg_rows.device)
     rowmax = torch.empty((ng, 1), dtype=torch.float32, device=gg_rows.device)
     for r0, r1 in row_chunks(ng, ng, budget):
-        x = released_normalise(gg_rows[r0:r1], budget, half)
+        # max fl32(sq) = fl32(max sq): rounding is monotone
+        block = gg_rows[:, r0:r1] if columns else gg_rows[r0:r1]
+        x = released_normalise(block, budget, half, row_max=rowmax[r0:r1], transposed=columns)
         ranks[r0:r1] = _first_sets(x, sizes, ties)
-        sq = gg_rows[r0:r1] * gg_rows[r0:r1]
-        if half:
-            sq = sq.to(torch.float16)
-        rowmax[r0:r1] = torch.amax(sq, dim=1, keepdim=True).float()
     sets = _reciprocal(ranks, k_g, True, budget)
     rows = torch.arange(ng, device=sets.device).unsqueeze(1).expand_as(sets)
-    g = gg_rows[rows, sets.clamp(min=0)]
+    g = rows_view[rows, sets.clamp(min=0)]
     sq = g * g
     if half:
         sq = sq.to(torch.float16)
