@@ -343,3 +343,55 @@ def test_hooks_stream_a_gallery_beyond_the_budget(monkeypatch):
     cmc, mAP, _ = evaluate_rank(d, qp, gp, qc, gc)
     assert got[0] == got[1]
     assert got[1]['sim/mAP'] == 100 * mAP and got[1]['sim/R1'] == 100 * float(cmc[0])
+
+
+def test_hook_streams_a_model_gallery_beyond_the_budget(monkeypatch):
+    """Kind 3 (a retriever scoring queries against the gallery it holds) when the dense
+    gallery-gallery matrices exceed the budget: each chunk of queued queries is re-ranked by the
+    streaming SIM from the model's gallery features, the gallery structure is built once for
+    both chunks, and the logged values equal the dense hook's."""
+    from conftest import require
+    require('mmpretrain')
+    from mmpretrain.models import ImageToImageRetriever
+    from test_rerank_hook_mmpretrain import SIM, _retriever_loop
+
+    from asym_plugins.hooks import SIMRerankHook
+    if not hasattr(np, 'in1d'):  # mmpretrain 1.2.0's metrics call np.in1d (NumPy 2.4: np.isin)
+        monkeypatch.setattr(np, 'in1d', np.isin, raising=False)
+    g = torch.Generator().manual_seed(3)
+    centers = torch.randn(6, 8, generator=g)
+    gallery = centers.repeat_interleave(3, 0) + 0.8 * torch.randn(18, 8, generator=g)
+    q_ids = torch.arange(6).repeat_interleave(2)
+    queries = centers[q_ids] + 0.8 * torch.randn(12, 8, generator=g)
+    labels = [torch.nonzero(torch.arange(18) // 3 == p).flatten().tolist() for p in q_ids]
+    model = ImageToImageRetriever(image_encoder=torch.nn.Linear(8, 8), prototype=gallery)
+    torch.nn.init.eye_(model.image_encoder.weight)
+    torch.nn.init.zeros_(model.image_encoder.bias)
+    monkeypatch.setattr(streaming.BudgetedReranker, 'too_big', lambda self, ng, dtype: True)
+    calls = {'stream': 0, 'gallery': 0}
+    stream, build = streaming.similarity_inference_features, streaming._build_gallery
+
+    def spy_stream(*a, **k):
+        calls['stream'] += 1
+        return stream(*a, **k)
+
+    def spy_build(*a, **k):
+        calls['gallery'] += 1
+        return build(*a, **k)
+
+    monkeypatch.setattr(streaming, 'similarity_inference_features', spy_stream)
+    monkeypatch.setattr(streaming, '_build_gallery', spy_build)
+    from mmpretrain.evaluation import RetrievalAveragePrecision, RetrievalRecall
+    outs = []
+    for mb in (None, '1GB'):
+        hooks = [SIMRerankHook(query_chunk=7, memory_budget=mb, **SIM)]  # chunks of 10 and 2
+        outs.append(_retriever_loop(hooks, model, queries, labels, 5,
+                                    [RetrievalRecall(topk=(1, 2)),
+                                     RetrievalAveragePrecision(topk=5)]))
+        assert calls == ({'stream': 0, 'gallery': 0} if mb is None
+                         else {'stream': 2, 'gallery': 1})
+    assert outs[0].keys() == outs[1].keys()
+    for k in outs[0]:
+        assert outs[1][k] == pytest.approx(outs[0][k], abs=1e-6), k
+    assert outs[1]['retrieval/sim/mAP@5'] != pytest.approx(outs[1]['retrieval/mAP@5'],
+                                                           abs=1e-3)

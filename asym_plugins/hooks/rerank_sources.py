@@ -25,6 +25,13 @@ query-gallery and gallery-gallery distances); k-reciprocal re-ranking, which nee
 at once, is refused with an error.
 Distributed: every rank re-ranks its own queries against the same gallery and the shadow
 metric gathers the ranks' results as the metric itself does.
+
+Large galleries (docs/sim.md, "Large galleries"): with SIM and a ``memory_budget`` that the
+dense gallery-gallery matrices (2 x Ng^2 floats) would exceed, the gallery-gallery distances are
+never formed: the re-ranker receives the gallery features with the model's scoring function
+(``GalleryFeatures``) and runs the streaming SIM on each chunk of queued queries, building the
+gallery structure once per gallery (it is kept for the following chunks) in row tiles of the
+model's own gallery-gallery scores.
 """
 import copy
 from typing import Callable, Union
@@ -32,6 +39,8 @@ from typing import Callable, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import is_model_wrapper
+
+from asym_plugins.methods.sim.streaming import BudgetedReranker, GalleryFeatures
 
 _DISPATCH = '_asym_rerank_dispatch'
 
@@ -269,9 +278,20 @@ class ModelGallery:
 
     def _gallery_distance(self, gallery):
         if self._gallery_changed(gallery):
-            dist = torch.as_tensor(self.to_distance(self._similarity(gallery, gallery))).float()
+            reranker = self.owner.reranker
+            if (isinstance(reranker, BudgetedReranker)
+                    and reranker.too_big(len(gallery), torch.float32)):
+                # too big for the budget: the features and the model's scoring stand for the
+                # matrix (streamed in row tiles, the structure kept for the next chunks)
+                dist = GalleryFeatures(gallery, self._distance)
+            else:
+                dist = self._distance(gallery, gallery)
             self._gg = (gallery, getattr(gallery, '_version', None), dist)
         return self._gg[2]
+
+    def _distance(self, a, b) -> torch.Tensor:
+        """Distances from the model's scores of ``a`` against ``b``."""
+        return torch.as_tensor(self.to_distance(self._similarity(a, b))).float()
 
     def on_query(self, feats, out) -> None:
         if isinstance(feats, (tuple, list)):

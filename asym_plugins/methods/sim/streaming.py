@@ -930,6 +930,8 @@ class GalleryFeatures:
         self.feats, self.distance_fn = feats, distance_fn
         n = len(feats)
         self.shape = (n, n)
+        #: the streaming SIM's gallery structure, kept for later query chunks
+        self.cache: Dict = {}
 
 
 class BudgetedReranker:
@@ -958,11 +960,14 @@ class BudgetedReranker:
             return self.inner(dist_qg, dist_gg, dist_qq)
         p = {k: v for k, v in self.inner.params.items() if k != 'mode'}
         dqg = torch.as_tensor(dist_qg)
+        # shard=False: the hooks call this on one rank (kinds 1-2: the metric's main process)
+        # or on every rank with its own queries (kind 3), never in step
         res = similarity_inference_features(
-            None, torch.as_tensor(dist_gg.feats), self.inner.mode, dist_qg=dqg,
+            None, dist_gg.feats, self.inner.mode, dist_qg=dqg,
             distance_fn=dist_gg.distance_fn, memory_budget=self.memory_budget,
             device=getattr(self.inner, 'device', None), return_distances=True,
-            progress=getattr(self.inner, 'progress', None), **p)
+            progress=getattr(self.inner, 'progress', None), shard=False,
+            gallery_cache=dist_gg.cache, **p)
         return torch.from_numpy(res.distances).to(dqg.device)
 
     def __repr__(self) -> str:
