@@ -24,8 +24,8 @@ Examples::
     python tools/benchmarks/bench_sim_scale.py --sizes 10000 20000 --modes 2 --market
     python tools/benchmarks/bench_sim_scale.py --sizes 82161 --modes 2 --no-market  # MSMT17
     python tools/benchmarks/bench_sim_scale.py --no-scale --modes 2           # Market row only
-    python tools/benchmarks/bench_sim_scale.py --sizes 20000 --modes 2 --no-market \
-        --neighbours exact faiss-approx                                  # HNSW vs exact
+    python tools/benchmarks/bench_sim_scale.py --sizes 20000 --no-market --neighbours exact faiss
+    python tools/benchmarks/bench_sim_scale.py --ranks-check 12000       # 1 vs 2 gloo ranks
 """
 import argparse
 import math
@@ -199,6 +199,84 @@ def scale_table(args):
     return rows
 
 
+def _rank_worker(args):
+    """One rank of ``--ranks-check`` (a plain child, not the harness): times one call under a
+    gloo group of ``--world`` ranks and prints its result as JSON."""
+    import json
+
+    import torch
+    import torch.distributed as tdist
+
+    from asym_plugins.methods.sim import similarity_inference_features
+    torch.set_num_threads(args.rank_threads)
+    if args.world > 1:
+        tdist.init_process_group('gloo', init_method='file://' + args.rank_init,
+                                 rank=args.rank, world_size=args.world)
+    ng, nq = args.ranks_check, max(1, args.ranks_check // args.nq_ratio)
+    qf, gf, qp, gp, qc, gc = make_features(ng, nq, args.dim)
+    if args.world > 1:
+        tdist.barrier()
+    t0 = time.perf_counter()
+    r = similarity_inference_features(qf, gf, q_pids=qp, g_pids=gp, q_camids=qc,
+                                      g_camids=gc, topk=100, memory_budget=args.memory_budget)
+    out = dict(_metrics_json(r.metrics, r.topk_index), seconds=time.perf_counter() - t0,
+               gallery_s=r.seconds['gallery'], queries_s=r.seconds['queries'])
+    print('RANK_RESULT ' + json.dumps(out), flush=True)
+    if args.world > 1:
+        tdist.destroy_process_group()
+
+
+def ranks_check(args):
+    """1 rank (1 and 2 threads) vs 2 gloo ranks of 1 thread on one ``--ranks-check`` size:
+    wall time of the call (slowest rank) and the same metrics / top-100 on every rank."""
+    import json
+    import subprocess
+    import tempfile
+    script = osp.abspath(__file__)
+    runs = []
+    for world, threads in ((1, 1), (1, 2), (2, 1)):
+        tmp = tempfile.mkdtemp(prefix='asym_ranks_')
+        env = dict(os.environ)
+        for k in harness.THREAD_ENV:
+            env[k] = str(threads)
+        for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
+            env.pop(k, None)
+        procs = [subprocess.Popen(
+            [sys.executable, script, '--ranks-check', str(args.ranks_check), '--dim',
+             str(args.dim), '--nq-ratio', str(args.nq_ratio), '--memory-budget',
+             args.memory_budget, '--rank', str(r), '--world', str(world), '--rank-threads',
+             str(threads), '--rank-init', osp.join(tmp, 'init')], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]
+        res = []
+        for pr in procs:
+            out, err = pr.communicate()
+            lines = [ln for ln in out.splitlines() if ln.startswith('RANK_RESULT ')]
+            if pr.returncode or not lines:
+                raise RuntimeError(f'rank run failed ({world} ranks):\n{err[-3000:]}')
+            res.append(json.loads(lines[-1][len('RANK_RESULT '):]))
+        runs.append((world, threads, res))
+        harness._progress(f'{world} rank(s) x {threads} thread(s): '
+                          f'{max(r["seconds"] for r in res):.1f} s')
+    ref = runs[0][2][0]
+    for world, threads, res in runs:
+        for r in res:
+            for k in ('R1', 'mAP', 'mINP', 'topk_sha'):
+                assert r[k] == ref[k], f'{k} differs with {world} ranks'
+    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+    ng = args.ranks_check
+    print(f'\n== streaming SIM over ranks: Ng = {ng}, Nq = {max(1, ng // args.nq_ratio)}, '
+          f'{args.dim}-d; 1-min load average at the end {load:.1f} ==')
+    print(f'{"ranks x threads":>16} {"time s":>8} {"gallery s":>9} {"queries s":>9} '
+          f'{"vs 1x1":>7}')
+    base = max(r['seconds'] for r in runs[0][2])
+    for world, threads, res in runs:
+        t = max(r['seconds'] for r in res)
+        print(f'{f"{world} x {threads}":>16} {t:>8.1f} '
+              f'{max(r["gallery_s"] for r in res):>9.1f} '
+              f'{max(r["queries_s"] for r in res):>9.1f} {t / base:>6.2f}x')
+    print('(slowest rank; every rank returned the 1-rank R1/mAP/mINP and top-100 lists)')
+
+
 def check_same(results):
     a, b = results['dense'], results['stream']
     for k in ('R1', 'mAP', 'mINP', 'topk_sha'):
@@ -228,6 +306,12 @@ def main(argv=None):
     p.add_argument('--ef-search', dest='ef_search', type=int, default=None,
                    help='faiss-approx: efSearch')
     p.add_argument('--neighbour', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--ranks-check', dest='ranks_check', type=int, default=None, metavar='NG',
+                   help='only time 1 rank (1 and 2 threads) against 2 gloo ranks at this '
+                        'gallery size (same metrics checked)')
+    for name in ('--rank', '--world', '--rank-threads'):
+        p.add_argument(name, type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--rank-init', default=None, help=argparse.SUPPRESS)
     p.add_argument('--size', type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument('--nq', type=int, default=None, help=argparse.SUPPRESS)
     harness.add_arguments(p, quick_help='small sizes (1.5k, 3k gallery, 256-d) and a small '
@@ -235,6 +319,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if harness.is_child(args):
         return harness.child_main(args, SIDES)
+    if args.ranks_check and args.rank is not None:
+        return _rank_worker(args)
+    if args.ranks_check:
+        return ranks_check(args)
     harness.resolve(args)
     if args.quick:
         args.sizes, args.dim = [1500, 3000], 256
