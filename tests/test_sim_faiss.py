@@ -144,15 +144,21 @@ def test_faiss_bad_settings_are_refused(monkeypatch):
         similarity_inference_features(qf, gf, k_g=3, n_graph=4, K=2, neighbours='faiss')
 
 
-def test_faiss_index_bounds_hold():
+@pytest.mark.parametrize('normalised', [False, True])
+def test_faiss_index_bounds_hold(normalised):
     """The exact indexes' bounds: every item outside the returned nearest (farthest) list is
-    at least (at most) the last value -/+ eps, in the tiled path's own distances."""
+    at least (at most) the bound -/+ eps, in the tiled path's own distances; the farthest list
+    is the true one. Features of different norms (the [y, |y|^2] inner-product index) and
+    L2-normalised ones (the antipode search in the L2 index)."""
     g = torch.Generator().manual_seed(2)
     gf = torch.randn(300, 40, generator=g) * (0.3 + torch.rand(300, 1, generator=g))
+    if normalised:
+        gf = l2_normalize(gf)
     idx = FaissNeighbours(gf, 'sqeuclidean', False, streaming.FaissParams())
+    assert (idx.far is None) == normalised
     D = compute_distance(gf, gf, 'sqeuclidean').double().numpy()
     sq, ids = idx.nearest(0, 300, 20)
-    fs, fi = idx.farthest(0, 300, 5)
+    fi, bound = idx.farthest(0, 300, 5)
     eps = idx.eps(np.arange(300))
     for r in range(300):
         out = np.setdiff1d(np.arange(300), ids[r])
@@ -160,7 +166,8 @@ def test_faiss_index_bounds_hold():
         assert np.allclose(np.sort(D[r, ids[r]]), sq[r], atol=eps[r])
         assert set(fi[r]) == set(np.argsort(-D[r], kind='stable')[:5])
         out = np.setdiff1d(np.arange(300), fi[r])
-        assert D[r, out].max() <= fs[r, -1] + eps[r]
+        assert D[r, out].max() <= bound[r] + eps[r]
+        assert D[r, fi[r]].min() >= bound[r] - eps[r]  # a tight bound: the 5th farthest
 
 
 def test_gallery_cache_reuses_the_structure(full_rows):

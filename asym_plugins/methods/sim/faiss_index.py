@@ -11,7 +11,8 @@ normalisation of Method 2). ``neighbours='exact'`` finds them in row tiles of th
 * ``'faiss-approx'``: ``IndexHNSWFlat`` (``hnsw_m``, ``ef_construction``, ``ef_search``): about
   ``Ng log Ng`` distance evaluations instead of ``Ng^2``; the farthest item is searched as the
   nearest to ``-x`` (all norms equal, e.g. L2-normalised features), otherwise in a second HNSW
-  index over ``[y, |y|^2]`` with inner products.
+  index over ``[y, |y|^2]`` with inner products (the exact indexes do the same with flat
+  indexes).
 
 faiss only *proposes* candidates (its squared L2 in float32); the streaming path recomputes
 their distances with the tiled path's arithmetic and orders them itself, see
@@ -89,8 +90,10 @@ class FaissNeighbours:
     :meth:`nearest` has a squared distance ``>= s_k - eps`` (``s_k`` the ``k``-th returned
     value) and every item outside :meth:`farthest`'s list one ``<= s_far + eps``, where ``eps``
     (:meth:`eps`) bounds the float32 rounding of ``|x|^2 + |y|^2 - 2 x.y`` in faiss and in the
-    tiled path. The streaming path uses them to certify that its candidates hold everything it
-    keeps; an HNSW index gives no such bound (``certified`` is False).
+    tiled path (with the antipode search of equal-norm features, ``s_far`` is
+    ``2|x|^2 + 2 max|y|^2`` minus the last value). The streaming path uses them to certify
+    that its candidates hold everything it keeps; an HNSW index gives no such bound
+    (``certified`` is False).
     """
 
     def __init__(self, feats: torch.Tensor, metric: str, approx: bool,
@@ -101,7 +104,7 @@ class FaissNeighbours:
         u = feats.detach()
         if metric == 'cosine':
             u = torch.nn.functional.normalize(u.double(), dim=1)
-        x = np.ascontiguousarray(u.cpu().numpy().astype(np.float32))
+        x = np.ascontiguousarray(u.cpu().numpy(), dtype=np.float32)  # no copy when float32
         self.x = x
         self.ng, self.dim = x.shape
         self.norms = (x.astype(np.float64) ** 2).sum(1)
@@ -130,8 +133,10 @@ class FaissNeighbours:
         else:
             self.near = faiss.IndexFlatL2(self.dim)
             self.near.add(x)
-            self.far = faiss.IndexFlatIP(self.dim + 1)
-            self.far.add(self._augmented())
+            self.far = None
+            if not self.antipode:
+                self.far = faiss.IndexFlatIP(self.dim + 1)
+                self.far.add(self._augmented())
 
     def _augmented(self) -> np.ndarray:
         """``[y, |y|^2]``: ``<[y, |y|^2], [-2x, 1]> = |y|^2 - 2 x.y = |x - y|^2 - |x|^2``."""
@@ -163,19 +168,20 @@ class FaissNeighbours:
         return sq, ids
 
     def farthest(self, r0: int, r1: int, k: int) -> Tuple[np.ndarray, np.ndarray]:
-        """``(squared distances, ids)`` of the ``k`` farthest gallery items of rows ``r0:r1``
-        (farthest first; the values are faiss' estimates, ``-inf`` where none was found)."""
+        """``(ids, bound)``: the ``k`` farthest gallery items of rows ``r0:r1`` (id -1 where
+        an approximate index found fewer) and, for the exact indexes, an upper bound on the
+        squared distance of every other item (up to :meth:`eps`)."""
         k = min(int(k), self.ng)
         self._set_ef(k, self.params.ef_far)
         x = self.x[r0:r1]
-        if self.far is None:  # equal norms: nearest to the antipode
+        nx = self.norms[r0:r1]
+        if self.far is None:  # equal norms: the nearest to the antipode -x
             s, ids = self.near.search(np.ascontiguousarray(-x), k)
-            # |-x - y|^2 = |x|^2 + |y|^2 + 2 x.y  ->  |x - y|^2 = 2|x|^2 + 2|y|^2 - that
-            sq = 2 * self.norms[r0:r1, None] + 2 * self.norms[np.maximum(ids, 0)] - s
-        else:
+            # |-x - y|^2 = |x|^2 + |y|^2 + 2 x.y = 2|x|^2 + 2|y|^2 - |x - y|^2
+            bound = 2 * nx + 2 * self.max_norm - s[:, -1]
+        else:  # max |y|^2 - 2 x.y = max <[y, |y|^2], [-2x, 1]>
             q = np.ascontiguousarray(np.concatenate(
                 [-2 * x, np.ones((x.shape[0], 1), dtype=np.float32)], 1))
             ip, ids = self.far.search(q, k)
-            sq = ip + self.norms[r0:r1, None]
-        sq = np.where(ids >= 0, sq, -np.inf)
-        return sq, ids
+            bound = ip[:, -1] + nx
+        return ids, bound

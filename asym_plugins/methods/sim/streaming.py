@@ -444,13 +444,13 @@ def _faiss_rows(G, gf, dist, index, r0, r1, m, limit, what, p, official, half, n
         ok_fn.append(put_graph)
     if need_mutual:
         c_idx, c_val, rowmax, m_cache, sizes = cache
-        fs, fi = index.farthest(r0, r1, index.params.far)
+        fi, f_ub = index.farthest(r0, r1, index.params.far)
         fids = torch.from_numpy(fi).to(dev)
         fallback |= (fids < 0).all(1)
         Df = hround(_candidate_values(gf, dist, rows, fids.clamp(min=0)))
         far = torch.maximum(Df.amax(1), Dc.amax(1))
         if index.certified:  # every other item is at most this far
-            ub = _sq_to_distance(torch.from_numpy(fs[:, -1].astype(np.float64) + eps), dist)
+            ub = _sq_to_distance(torch.from_numpy(f_ub.astype(np.float64) + eps), dist)
             fallback |= far < hround(ub.to(device=dev, dtype=Dc.dtype))
         sq_far = far * far
         sq, sq_lb = Dc * Dc, D_lb * D_lb
