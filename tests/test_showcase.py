@@ -45,13 +45,43 @@ def test_showcase_rows_are_their_runs_and_deterministic(tmp_path, monkeypatch, c
     # --render prints the same table from the results file
     showcase.main(['--render', osp.join(tmp_path, 'showcase.json')])
     assert showcase.format_table(saved['runs']) in capsys.readouterr().out
-    # the first next step the showcase printed works as printed
-    step = [line.strip() for line in out.splitlines() if line.strip().startswith(
-        'python tools/test.py')][0]
-    proc = subprocess.run([sys.executable] + step.split()[1:], cwd=ROOT, capture_output=True,
-                          text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert osp.isfile(osp.join(ROOT, step.split('--save-features ')[1]))
+    # every next step the showcase printed works as printed, in order
+    steps = _run_next_steps(out)
+    assert [s.split()[1] for s in steps] == ['tools/test.py', 'tools/visualize.py',
+                                             'tools/summarize.py']
+    assert osp.isfile(osp.join(ROOT, steps[0].split('--save-features ')[1]))
+
+
+def _run_next_steps(out):
+    """Run the commands printed under 'Next, try ...' as a user pasting them would."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('Next, try'))
+    steps = []
+    for line in lines[start + 1:]:
+        if not line.startswith('  python '):
+            break
+        steps.append(line.strip())
+    for step in steps:
+        proc = subprocess.run([sys.executable] + step.split()[1:], cwd=ROOT,
+                              capture_output=True, text=True,
+                              env=dict(os.environ, OMP_NUM_THREADS='1'))
+        assert proc.returncode == 0, step + '\n' + proc.stdout[-2000:] + proc.stderr[-2000:]
+    return steps
+
+
+@pytest.mark.slow
+def test_sim_next_steps_work_as_printed(tmp_path, monkeypatch, capsys):
+    """The SIM row's next steps: save features, re-rank them offline, draw SIM's before/after."""
+    monkeypatch.setattr(showcase, 'EXPERIMENTS', [
+        showcase.Row('sim', 'infrared->visible', 'BoT + SIM', 'sim-tiny',
+                     'configs/sim/synthetic_ir_bot.py', [], 1,
+                     True, 0.1)])
+    runs = showcase.main(['--work-dir', str(tmp_path), '--jobs', '1'])
+    assert runs[0]['metrics'] and 'sim/mAP' in runs[0]['metrics']
+    steps = _run_next_steps(capsys.readouterr().out)
+    assert [s.split()[1] for s in steps] == ['tools/test.py', 'tools/rerank.py',
+                                             'tools/visualize.py']
+    assert osp.isfile(osp.join(ROOT, steps[2].split('--out ')[1].split()[0]))
 
 
 def test_a_failed_run_exits_non_zero(tmp_path, monkeypatch, capsys):
