@@ -288,6 +288,14 @@ def test_regdb_trials_and_modes(data, worlds):
         assert {(d['camid'], d['modality']) for d in infos(g)} == {(1, 'infrared')}
         q2 = RegDB(**FAST, data_root=root, split='query', trial=trial, mode='thermal_to_visible')
         assert {d['modality'] for d in infos(q2)} == {'infrared'}
+        # a query and a gallery of opposite modes hold one modality on both sides: refused
+        with pytest.raises(ValueError, match=r'query mode=.thermal_to_visible. but gallery '
+                                             r'mode=.visible_to_thermal.'):
+            QueryGalleryDataset(query=q2, gallery=g)
+        with pytest.raises(ValueError, match='query trial=.* but gallery trial='):
+            QueryGalleryDataset(query=q, gallery=RegDB(**FAST, data_root=root, split='gallery',
+                                                       trial=trial % 10 + 1))
+        assert len(QueryGalleryDataset(query=q, gallery=g)) == len(q) + len(g)
         train_paths = {d['img_path'] for d in infos(train)}
         assert not train_paths & {d['img_path'] for d in infos(q) + infos(g)}
         seen_test.append(frozenset(osp.dirname(d['img_path']) for d in infos(q)))

@@ -59,7 +59,25 @@ class QueryGalleryDataset(BaseDataset):
             ds.full_init()
         return ds
 
+    #: Settings that must agree between the two sides when they are the same dataset class
+    #: (RegDB ``trial`` / ``mode``: a mixed pair puts one modality on both sides; SYSU-MM01
+    #: ``search_mode``).
+    SHARED_SETTINGS = ('trial', 'mode', 'search_mode')
+
+    def _check_sides(self) -> None:
+        q, g = self.query, self.gallery
+        if type(q) is not type(g):
+            return
+        for key in self.SHARED_SETTINGS:
+            qv, gv = getattr(q, key, None), getattr(g, key, None)
+            if qv != gv:
+                raise ValueError(
+                    f'QueryGalleryDataset ({type(q).__name__}): query {key}={qv!r} but gallery '
+                    f'{key}={gv!r}; both sides must use the same {key} (set '
+                    f'<val/test>_dataloader.dataset.query.{key} and .gallery.{key} alike).')
+
     def load_data_list(self) -> List[dict]:
+        self._check_sides()
         for side, ds in (('query', self.query), ('gallery', self.gallery)):
             if len(ds) == 0:
                 raise DatasetFormatError(
