@@ -927,6 +927,8 @@ class GalleryFeatures:
     gallery features and the distance function that would have made it."""
 
     def __init__(self, feats, distance_fn: Callable):
+        if not isinstance(feats, (torch.Tensor, np.ndarray)):
+            feats = torch.as_tensor(feats)
         self.feats, self.distance_fn = feats, distance_fn
         n = len(feats)
         self.shape = (n, n)
