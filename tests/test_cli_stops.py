@@ -16,10 +16,14 @@ CASES = [
     (['tools/torchreid_train.py', 'configs/torchreid/sysu_mm01_agw.yaml'],
      'missing local input'),
     (['tools/sim_table.py', 'no_equals_sign.npz'], 'expected NAME=FEATURES.npz'),
+    (['tools/showcase.py', '--render', 'no_such_results.json'], 'no such results file'),
+    (['tools/showcase.py', '--seeds', '0', '0'], 'a seed is repeated'),
+    (['tools/make_synthetic.py', '--layout', 'market1501', '--out', 'unused',
+      '--num-test-ids', '1'], 'at least 2 identities'),
 ]
 
 
-@pytest.mark.parametrize('argv,message', CASES, ids=[c[0][0] for c in CASES])
+@pytest.mark.parametrize('argv,message', CASES, ids=[' '.join(c[0][:2]) for c in CASES])
 def test_user_mistake_is_one_line_and_exit_2(argv, message, tmp_path):
     proc = subprocess.run([sys.executable] + argv, cwd=ROOT, capture_output=True, text=True)
     tool = osp.basename(argv[0])

@@ -11,7 +11,7 @@ image's part mask is written under ``<release folder>/part_masks/`` (same relati
 ``.png``); the printed summary is also saved as ``<out>/<release folder>.summary.json``.
 """
 import argparse
-import sys
+import os.path as osp
 
 from asym_plugins.data.synthetic.writer import (
     LAYOUTS,
@@ -19,6 +19,7 @@ from asym_plugins.data.synthetic.writer import (
     format_summary,
     write_layout,
 )
+from asym_plugins.engine.cli import ConfigError, add_debug_flag, run_cli
 
 
 def parse_args(argv=None):
@@ -33,11 +34,27 @@ def parse_args(argv=None):
     p.add_argument('--variant', choices=PARTIAL_ILIDS_VARIANTS, default=None,
                    help='Partial-iLIDS layout (default: folders)')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    add_debug_flag(p)
     return p.parse_args(argv)
+
+
+def check_args(args) -> None:
+    """User mistakes stop here with the flag to change (exit 2 through ``run_cli``)."""
+    for flag, value in (('--num-train-ids', args.num_train_ids),
+                        ('--num-test-ids', args.num_test_ids)):
+        if value is not None and value < 2:
+            raise ConfigError(f'{flag} {value}: a Re-ID split needs at least 2 identities')
+    if args.img_size is not None and min(args.img_size) < 16:
+        raise ConfigError(f'--img-size {args.img_size[0]} {args.img_size[1]}: images must be at '
+                          'least 16 x 16 pixels (the person drawing needs room)')
+    if osp.exists(args.out) and not osp.isdir(args.out):
+        raise ConfigError(f'--out {args.out!r} is a file; give a folder (the data_root of the '
+                          'parser)')
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    check_args(args)
     sizes = {}
     if args.num_train_ids is not None:
         sizes['num_train_ids'] = args.num_train_ids
@@ -54,4 +71,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

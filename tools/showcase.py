@@ -35,6 +35,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List, NamedTuple, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from asym_plugins.engine.cli import (  # noqa: E402
+    ConfigError,
+    MissingInputError,
+    add_debug_flag,
+    run_cli,
+)
 
 
 class Row(NamedTuple):
@@ -261,6 +268,7 @@ def parse_args(argv=None):
                         'it); the others are trained from the start')
     p.add_argument('--render', metavar='JSON',
                    help='only print the table(s) of a showcase.json / ablation.json')
+    add_debug_flag(p)
     return p.parse_args(argv)
 
 
@@ -351,9 +359,21 @@ def main(argv=None):
     from tqdm import tqdm
     args = parse_args(argv)
     if args.render:
+        if not osp.isfile(args.render):
+            raise MissingInputError(f'--render {args.render}: no such results file (a '
+                                    'showcase.json / ablation.json written by this tool)')
         with open(args.render) as f:
-            print(render(json.load(f)))
+            try:
+                doc = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f'--render {args.render}: not a JSON results file ({e})')
+        if not isinstance(doc, dict) or 'runs' not in doc:
+            raise ConfigError(f'--render {args.render}: no "runs" list; give a showcase.json / '
+                              'ablation.json written by this tool')
+        print(render(doc))
         return []
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f'--seeds {" ".join(map(str, args.seeds))}: a seed is repeated')
     kind = 'ablation' if args.ablation else 'showcase'
     if args.work_dir is None:
         suffix = f'_e{args.epochs}' if args.epochs else ''
@@ -389,16 +409,24 @@ def main(argv=None):
         tqdm.write(f"[{(time.time() - progress.start) / 60:5.1f} min] {run['id']} "
                    f"({run['label']} on {run['scenario']}): {status}")
 
-    with tqdm(total=total, unit='epoch', desc='showcase',
-              bar_format='{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}] {postfix}') as bar:
+    class Bar(tqdm):
+        """tqdm with a ``{status}`` field (its ``{postfix}`` always starts with ', ')."""
+        status = ''
+
+        @property
+        def format_dict(self):
+            return dict(super().format_dict, status=self.status)
+
+    with Bar(total=total, unit='epoch', desc=kind,
+             bar_format='{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}] {status}') as bar:
         with ThreadPoolExecutor(jobs) as pool:
             futures = [pool.submit(job, r) for r in runs]
             while not all(f.done() for f in futures):
                 time.sleep(2)
-                bar.n, text = progress.line(started)
-                bar.set_postfix_str(text, refresh=True)
-            bar.n = total
-            bar.set_postfix_str('done', refresh=True)
+                bar.n, bar.status = progress.line(started)
+                bar.refresh()
+            bar.n, bar.status = total, 'done'
+            bar.refresh()
     minutes = (time.time() - progress.start) / 60
     keys = ('method', 'scenario', 'label', 'name', 'seed', 'epochs', 'config', 'options',
             'rerank', 'metrics')
@@ -435,4 +463,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
