@@ -119,3 +119,47 @@ def test_progress_is_read_from_the_training_log(tmp_path):
     log.write_text('... Epoch(train)  [3][ 5/20]  lr: 1e-3\n... Epoch(train)  [3][10/20]\n')
     assert showcase.epochs_done(str(log)) == 2.5
     assert showcase.epochs_done(str(tmp_path / 'missing.log')) == 0.0
+
+
+def _abl_run(row, seed, r1, mAP, **extra):
+    m = {'R1': r1, 'mAP': mAP, 'mINP': mAP / 2, 'step': row.epochs, **extra}
+    return dict(method=row.method, scenario=row.scenario, label=row.label, name=row.name,
+                seed=seed, epochs=row.epochs, config=row.config, options=list(row.options),
+                rerank=[list(x) for x in row.rerank], metrics=m)
+
+
+def test_ablation_tables_and_showcase_from_ablation(tmp_path, capsys):
+    rows = {r.name: r for r in showcase.ABLATIONS}
+    runs = [_abl_run(rows['mos-occ-bot'], 0, 30.0, 31.0),
+            _abl_run(rows['mos-occ-bot'], 1, 34.0, 33.0),
+            _abl_run(rows['mos-occ-mos'], 0, 50.0, 48.0),
+            _abl_run(rows['mos-occ-mos'], 1, 46.0, 44.0),
+            _abl_run(rows['sim-ir-abl'], 0, 29.0, 29.0, **{'sim/R1': 27.0, 'sim/mAP': 33.0,
+                                                          'sim_graph/R1': 26.0}),
+            _abl_run(rows['sim-ir-abl'], 1, 31.0, 30.0, **{'sim/R1': 29.0, 'sim/mAP': 35.0,
+                                                          'sim_graph/R1': 28.0})]
+    doc = dict(command='python tools/showcase.py --ablation', ablation=True, runs=runs)
+    text = showcase.render(doc)
+    # mean +- sample std over the seeds, per row; re-ranked variants are rows of their own
+    assert '| BoT baseline | 15 | 0, 1 | 32.0 +- 2.8 | 32.0 +- 1.4 | 16.0 +- 0.7 |' in text
+    assert '| MoS | 15 | 0, 1 | 48.0 +- 2.8 | 46.0 +- 2.8 |' in text
+    assert '| BoT + SIM, released values | 25 | 0, 1 | 28.0 +- 1.4 | 34.0 +- 1.4 |' in text
+    assert '| BoT + graph inference, released values | 25 | 0, 1 | 27.0 +- 1.4 |  |  |' in text
+    assert text.index('mos (occluded)') < text.index('sim (infrared->visible)')
+    json.dump(doc, open(tmp_path / 'ablation.json', 'w'))
+    out = showcase.main(['--from-ablation', str(tmp_path / 'ablation.json'),
+                         '--work-dir', str(tmp_path / 'sc')])
+    assert [(r['name'], r['seed']) for r in out] == [
+        ('mos-occ-bot', 0), ('mos-occ-bot', 1), ('mos-occ-mos', 0), ('mos-occ-mos', 1),
+        ('sim-ir-bot', 0), ('sim-ir-bot', 1)]
+    table = showcase.format_table(out)
+    assert '| sim | infrared->visible | BoT, then + SIM (same model) | 25 | 0, 1 | 30.0 +- 1.4 | ' \
+           '29.5 +- 0.7 | 28.0 +- 1.4 | 34.0 +- 1.4 |' in table
+    saved = json.load(open(tmp_path / 'sc' / 'showcase.json'))
+    assert showcase.render(saved) == table
+    # a run that is not the showcase row (other options) is refused, not silently mixed in
+    runs[0]['options'] = ['model.something=1']
+    json.dump(doc, open(tmp_path / 'ablation.json', 'w'))
+    with pytest.raises(showcase.ConfigError, match='mos-occ-bot'):
+        showcase.main(['--from-ablation', str(tmp_path / 'ablation.json'),
+                       '--work-dir', str(tmp_path / 'sc')])

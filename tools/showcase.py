@@ -129,6 +129,9 @@ ABLATIONS = [
     Row('mcma', 'text->image', 'MCMA (all)', 'mcma-text-mcma', 'configs/mcma/synthetic_text.py',
         [], 16, True, 0.29),
 ]
+#: Showcase rows whose ablation run has another name (same model and schedule; the ablation
+#: run logs more re-ranked variants).
+ABLATION_ALIASES = {'sim-ir-bot': 'sim-ir-abl'}
 _TRAIN_LINE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
@@ -241,6 +244,33 @@ def format_ablation(results):
     return '\n\n'.join('\n'.join(lines) for lines in tables.values())
 
 
+def showcase_from_ablation(doc):
+    """A showcase results document made from an ``ablation.json``: every default showcase row
+    whose run (same config, options and epochs) the ablation trained, with all its seeds."""
+    runs = []
+    for e in EXPERIMENTS:
+        if not e.default:
+            continue
+        name = ABLATION_ALIASES.get(e.name, e.name)
+        found = [r for r in doc['runs'] if r['name'] == name]
+        for r in found:
+            if (r['options'], r['epochs']) != (list(e.options), e.epochs) or (
+                    name == e.name and r['config'] != e.config):
+                raise ConfigError(f"ablation run {name} (seed {r['seed']}) is not the showcase "
+                                  f"row {e.name}: config / options / epochs differ")
+            runs.append(dict(r, label=e.label, name=e.name, config=e.config))
+    keys = ('command', 'minutes', 'jobs', 'threads_per_run', 'cpu_count', 'machine', 'python',
+            'torch')
+    out = {k: doc.get(k) for k in keys}
+    out['note'] = (f"rows taken from the ablation run ({doc.get('command')}); the SIM row's run "
+                   'is configs/sim/ablation/synthetic_ir_bot_components.py: the same model and '
+                   'schedule as configs/sim/synthetic_ir_bot.py, with more re-ranked variants '
+                   'logged')
+    out['runs'] = sorted(runs, key=lambda r: ([e.name for e in EXPERIMENTS].index(r['name']),
+                                              r['seed']))
+    return out
+
+
 def render(results):
     """The table(s) of a results document (showcase.json or ablation.json)."""
     return (format_ablation if results.get('ablation') else format_table)(results['runs'])
@@ -268,6 +298,9 @@ def parse_args(argv=None):
                         'it); the others are trained from the start')
     p.add_argument('--render', metavar='JSON',
                    help='only print the table(s) of a showcase.json / ablation.json')
+    p.add_argument('--from-ablation', metavar='JSON',
+                   help='write <work-dir>/showcase.json (and .md) from the showcase rows of an '
+                        'ablation.json (they are the same runs), and print the table')
     add_debug_flag(p)
     return p.parse_args(argv)
 
@@ -372,6 +405,19 @@ def main(argv=None):
                               'ablation.json written by this tool')
         print(render(doc))
         return []
+    if args.from_ablation:
+        if not osp.isfile(args.from_ablation):
+            raise MissingInputError(f'--from-ablation {args.from_ablation}: no such file')
+        with open(args.from_ablation) as f:
+            doc = showcase_from_ablation(json.load(f))
+        work_dir = args.work_dir or osp.join(ROOT, 'work_dirs/showcase')
+        os.makedirs(work_dir, exist_ok=True)
+        with open(osp.join(work_dir, 'showcase.json'), 'w') as f:
+            json.dump(doc, f, indent=1)
+        with open(osp.join(work_dir, 'showcase.md'), 'w') as f:
+            f.write(format_table(doc['runs']) + '\n')
+        print(format_table(doc['runs']))
+        return doc['runs']
     if len(set(args.seeds)) != len(args.seeds):
         raise ConfigError(f'--seeds {" ".join(map(str, args.seeds))}: a seed is repeated')
     kind = 'ablation' if args.ablation else 'showcase'
