@@ -258,10 +258,13 @@ def test_topk_smallest_matches_stable_sort(monkeypatch, use_faiss):
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 6, (50, 300), generator=g).to(torch.float32)  # heavy ties
     x[::3] = torch.rand(17, 300, generator=g)
-    for k in (1, 5, 40, 299, 300):
-        v, i = _kernels.topk_smallest(x, k)
+    x[1, ::7] = float('inf')
+    big = torch.randint(0, 40, (64, 20000), generator=g).to(torch.float32)  # faiss-sized
+    for x, ks in ((x, (1, 5, 40, 299, 300)), (big, (7, 100))):
         sv, si = torch.sort(x, dim=1, stable=True)
-        assert torch.equal(i, si[:, :k]) and torch.equal(v, sv[:, :k])
+        for k in ks:
+            v, i = _kernels.topk_smallest(x, k)
+            assert torch.equal(i, si[:, :k]) and torch.equal(v, sv[:, :k])
 
 
 @pytest.mark.parametrize('n,k', [(1, 1), (2, 1), (5, 3), (10, 9), (20, 9), (20, 5), (21, 9),

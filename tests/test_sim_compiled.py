@@ -36,13 +36,24 @@ def _neighbours(gg, lam, n):
     return T, torch.from_numpy(gg * lam).gather(1, T)
 
 
-def _run_source(n, k, qg, T, B):
+def _run_source(n, k, qg, T, B, half=False):
     """Execute the generated kernel source as plain Python (no numba involved)."""
-    ns = {}
-    exec(_compiled.kernel_source(n, k), ns)
+    ns = {'np': np}
+    exec(_compiled.kernel_source(n, k, half), ns)
     buf = np.ascontiguousarray(qg.T)
-    ns['kernel'](buf, T.numpy(), B.numpy(), 0, qg.shape[0], np.empty(qg.shape[0]))
+    m = qg.shape[0]
+    ns['kernel'](buf, T.numpy(), B.numpy(), 0, m, np.empty(m, buf.dtype),
+                 np.empty((n, m), buf.dtype))
     return buf.T
+
+
+def _half_loop(qg, gg, lam, K, n):
+    """The released graph step on float16 arrays, with numpy's float16 arithmetic."""
+    d, A = qg.astype(np.float16), (gg.astype(np.float16) * np.float16(lam))
+    for j in range(gg.shape[0]):
+        nb = np.argsort(A[j], kind='stable')[:n]
+        d[:, j] = np.sort(d[:, nb] + A[j, nb], axis=1)[:, :K].mean(1)
+    return d.astype(np.float32)
 
 
 def test_generated_selection_for_every_n_and_k():
@@ -75,6 +86,32 @@ def test_compiled_equals_loop_and_torch_levels(dtype, workers, monkeypatch):
     np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=tol)
     np.testing.assert_allclose(got.numpy(), levels.numpy(), rtol=0, atol=tol)
     assert got.dtype == dtype
+
+
+@pytest.mark.parametrize('scale', [40.0, 2e-5])  # several binades; float16 subnormals
+def test_float16_kernel_follows_numpy_float16_arithmetic(scale, monkeypatch):
+    """``half``: the compiled kernel and the generated source run as plain numpy (bit tricks for
+    the float16 rounding) equal the torch level path (torch's own float16 conversion) bit for
+    bit, and follow numpy's float16 loop."""
+    require('numba')
+    qg, gg = _data(9, 11, 60, ties=True)
+    qg, gg = qg * scale, gg * scale
+    lam, K, n = 0.01, 9, 20
+    q16 = torch.from_numpy(qg.astype(np.float16).astype(np.float32))
+    A = torch.from_numpy((gg.astype(np.float16) * np.float16(lam)).astype(np.float32))
+    T = torch.from_numpy(np.argsort(A.numpy(), axis=1, kind='stable')[:, :n].copy())
+    B = A.gather(1, T)
+    ref = _half_loop(qg, gg, lam, K, n)
+    src = _run_source(n, K, q16.numpy(), T, B, half=True)
+    got = gi.sequential_graph_distance(q16, T, B, K, 1 << 20, half=True).numpy()
+    monkeypatch.setenv('ASYM_SIM_NUMBA', '0')
+    levels = gi.sequential_graph_distance(q16, T, B, K, 1 << 20, half=True).numpy()
+    np.testing.assert_array_equal(got, levels)
+    np.testing.assert_array_equal(got, src)
+    assert np.abs(got - ref).max() <= 2 * np.spacing(np.float16(ref.max()))  # mean's sum order
+    if scale < 1:
+        assert (got[got > 0] < 6.1e-5).mean() > 0.3  # many results in the subnormal range
+    assert (got == np.float32(np.float16(got))).all()  # float16 values
 
 
 def test_broken_kernel_falls_back_with_a_warning(monkeypatch):

@@ -221,11 +221,14 @@ def format_table(results):
     return '\n'.join(lines)
 
 
-def format_ablation(results):
-    """One Markdown table per method of an ``ablation.json``'s ``runs``: R1 / mAP / mINP, seeds
-    pooled (mean +- std), a row's re-ranked variants (``rerank``) as rows of their own."""
+def format_ablation(results, method=None):
+    """One Markdown table per method of an ``ablation.json``'s ``runs`` (or only ``method``'s):
+    R1 / mAP / mINP, seeds pooled (mean +- std), a row's re-ranked variants (``rerank``) as
+    rows of their own."""
     tables, groups = {}, {}
     for r in results:
+        if method is not None and r['method'] != method:
+            continue
         groups.setdefault((r['method'], r['scenario'], r['label'], r['epochs']), []).append(r)
     for (method, scenario, label, epochs), runs in groups.items():
         lines = tables.setdefault((method, scenario), [

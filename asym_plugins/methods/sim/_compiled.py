@@ -31,7 +31,7 @@ from ._kernels import kmin_sum_plan
 
 __all__ = ['available', 'disable', 'sequential_columns', 'kernel_source']
 
-_VERSION = 2
+_VERSION = 3
 
 
 _DISABLED: List[str] = []
@@ -77,8 +77,8 @@ def _network(wires: List[Optional[str]], ops, indent: str) -> List[str]:
     return lines
 
 
-def kernel_source(n: int, k: int) -> str:
-    """Python source of ``kernel(buf, T, B, q0, q1, tmp)`` for ``n`` candidates, ``K = k``.
+def kernel_source(n: int, k: int, half: bool = False) -> str:
+    """Python source of ``kernel(buf, T, B, q0, q1, tmp, C)`` for ``n`` candidates, ``K = k``.
 
     ``buf``: ``(Ng, Nq)``, ``D_qg`` transposed (row ``t`` = column ``t``), updated in place like
     the released array: column ``j`` of queries ``q0:q1`` becomes (sum of the k smallest of
@@ -86,15 +86,50 @@ def kernel_source(n: int, k: int) -> str:
     is read already updated and ``t >= j`` (``j`` itself included) as given. ``tmp``: scratch of
     at least ``q1 - q0`` values (results go there first, then into row ``j``: no aliasing between
     the row written and the rows read, so the loop over queries vectorises).
+
+    ``half`` (float32 arrays holding float16 values, the released evaluation scripts): every
+    candidate sum is rounded to float16, the K-sum is taken in float32, divided by K in float32
+    and rounded to float16, as numpy's float16 ``+`` and ``mean`` do. The candidates then go
+    through the float32 scratch ``C`` (``(n, >= q1 - q0)``), rounded in two vectorised passes:
+    below 2^-14 (float16 subnormals) to the 2^-24 grid by ``(v + 0.5) - 0.5`` in float32, then
+    the float32 bits to 10 mantissa bits, ties to even (non-negative finite values).
     """
     plan = kmin_sum_plan(n, k)
     body = '            '
-    lines = ['def kernel(buf, T, B, q0, q1, tmp):', '    m = q1 - q0',
-             '    for j in range(T.shape[0]):']
-    lines += [f'        x{s} = buf[T[j, {s}], q0:q1]' for s in range(n)]
-    lines += [f'        b{s} = B[j, {s}]' for s in range(n)]
-    lines += ['        for i in range(m):']
-    lines += [f'{body}w{s} = x{s}[i] + b{s}' for s in range(n)]
+    lines = ['def kernel(buf, T, B, q0, q1, tmp, C):', '    m = q1 - q0']
+    if half:
+        lines += ['    kf = np.float32(%d)' % k, '    half_c = np.float32(0.5)',
+                  '    sub = np.float32(6.103515625e-05)', '    Cu = C.view(np.uint32)',
+                  '    tu = tmp.view(np.uint32)', '    r0 = np.uint32(0xFFF)',
+                  '    r1 = np.uint32(1)', '    r13 = np.uint32(13)',
+                  '    mask = np.uint32(0xFFFFE000)']
+    else:
+        lines += [f'    kf = {k}']
+    lines += ['    for j in range(T.shape[0]):']
+
+    def round_half(arr, arr_u, indent):
+        return [f'{indent}for i in range(m):',
+                f'{indent}    v = {arr}[i]',
+                f'{indent}    {arr}[i] = (v + half_c) - half_c if v < sub else v',
+                f'{indent}for i in range(m):',
+                f'{indent}    u = {arr_u}[i]',
+                f'{indent}    {arr_u}[i] = (u + r0 + ((u >> r13) & r1)) & mask']
+
+    if half:
+        lines += ['        for s in range(%d):' % n,
+                  '            xs = buf[T[j, s], q0:q1]', '            bs = B[j, s]',
+                  '            c = C[s]', '            for i in range(m):',
+                  '                c[i] = xs[i] + bs',
+                  '            c = C[s]', '            cu = Cu[s]']
+        lines += round_half('c', 'cu', '            ')
+        lines += [f'        x{s} = C[{s}]' for s in range(n)]
+        lines += ['        for i in range(m):']
+        lines += [f'{body}w{s} = x{s}[i]' for s in range(n)]
+    else:
+        lines += [f'        x{s} = buf[T[j, {s}], q0:q1]' for s in range(n)]
+        lines += [f'        b{s} = B[j, {s}]' for s in range(n)]
+        lines += ['        for i in range(m):']
+        lines += [f'{body}w{s} = x{s}[i] + b{s}' for s in range(n)]
     names: List[Optional[str]] = [f'w{s}' for s in range(n)]
     if plan[0] == 'single':
         wires = _padded(names)
@@ -111,7 +146,9 @@ def kernel_source(n: int, k: int) -> str:
             a = wa[s] if s < ka else None
             b = wb[k - 1 - s] if k - 1 - s < kb else None
             terms.append(f'({a} if {a} < {b} else {b})' if a and b else (a or b))
-    lines.append(f'{body}tmp[i] = ({" + ".join(terms)}) / {k}')
+    lines.append(f'{body}tmp[i] = ({" + ".join(terms)}) / kf')
+    if half:
+        lines += round_half('tmp', 'tu', '        ')
     lines.append('        buf[j, q0:q1] = tmp[:m]')
     return '\n'.join(lines) + '\n'
 
@@ -130,12 +167,13 @@ def _cache_dir() -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _kernel(n: int, k: int) -> Callable:
+def _kernel(n: int, k: int, half: bool = False) -> Callable:
     import numba
-    src = ("import numba\n\n\n@numba.njit(cache=True, nogil=True, error_model='numpy')\n"
-           + kernel_source(n, k))
+    src = ('import numba\nimport numpy as np\n\n\n'
+           "@numba.njit(cache=True, nogil=True, error_model='numpy')\n"
+           + kernel_source(n, k, half))
     tag = hashlib.sha1(src.encode()).hexdigest()[:10]
-    name = f'sim_seq_n{n}_k{k}_v{_VERSION}_{tag}'
+    name = f'sim_seq_n{n}_k{k}{"_f16" if half else ""}_v{_VERSION}_{tag}'
     path = osp.join(_cache_dir(), name + '.py')
     if not osp.isfile(path):
         fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
@@ -152,8 +190,10 @@ def _kernel(n: int, k: int) -> Callable:
     return module.kernel
 
 
-def sequential_columns(buf, T, B, K: int, q0: int, q1: int) -> None:
+def sequential_columns(buf, T, B, K: int, half: bool, q0: int, q1: int) -> None:
     """Run the compiled kernel on numpy arrays ``buf`` (updated in place), ``T``, ``B`` (see
     :func:`kernel_source`); releases the GIL, so query slices can run in threads."""
-    tmp = np.empty(max(q1 - q0, 1), dtype=buf.dtype)
-    _kernel(int(T.shape[1]), int(K))(buf, T, B, q0, q1, tmp)
+    m = max(q1 - q0, 1)
+    tmp = np.empty(m, dtype=buf.dtype)
+    scratch = np.empty((T.shape[1], m) if half else (1, 1), dtype=buf.dtype)
+    _kernel(int(T.shape[1]), int(K), bool(half))(buf, T, B, q0, q1, tmp, scratch)

@@ -156,10 +156,19 @@ def topk_smallest(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
     vals, perm = vals.sort(dim=1, stable=True)
     idx = idx.gather(1, perm)
     if bool(ambiguous.any()):
+        # the k-th smallest value t is known: take every entry < t, then the lowest-index
+        # entries == t until k are taken (linear in the row, no full sort of tied rows)
         rows = ambiguous.nonzero().squeeze(1)
-        sv, si = torch.sort(x[rows], dim=1, stable=True)
-        vals[rows] = sv[:, :k]
-        idx[rows] = si[:, :k]
+        xr = x[rows]
+        t = vals[rows, k - 1:k]
+        less = xr < t
+        eq = xr == t
+        need = k - less.sum(1, keepdim=True)
+        take = less | (eq & (torch.cumsum(eq, 1) <= need))
+        si = take.nonzero()[:, 1].view(-1, k)  # column indices, ascending
+        sv, perm = xr.gather(1, si).sort(dim=1, stable=True)
+        vals[rows] = sv
+        idx[rows] = si.gather(1, perm)
     return vals.contiguous(), idx.contiguous()
 
 

@@ -128,7 +128,7 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     Column ``j`` (in index order) becomes the mean of the ``K`` smallest of
     ``d[:, t] + B[j, s]`` over its neighbours ``t = T[j, s]``, where ``d[:, t]`` is the
     *already updated* column for ``t < j`` and the original ``D_qg[:, t]`` for ``t >= j``.
-    Exact order-preserving evaluation: on CPU with numba (not ``half``), the compiled kernel of
+    Exact order-preserving evaluation: on CPU with numba, the compiled kernel of
     :mod:`._compiled` updates ``D_qg^T`` in place, columns in index order, like the released
     code; otherwise columns are grouped by :func:`dependency_levels` (all neighbours ``t < j`` of
     a level-``L`` column lie on lower levels), and each level is one vectorised step over all its
@@ -143,17 +143,18 @@ def sequential_graph_distance(dist_qg: torch.Tensor, T: torch.Tensor, B: torch.T
     workers = max(1, min(int(workers), nq)) if device.type == 'cpu' else 1
     bounds = [round(nq * w / workers) for w in range(workers + 1)]
     jobs = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w + 1] > bounds[w]]
-    if (device.type == 'cpu' and not half and dtype in (torch.float32, torch.float64)
-            and _compiled.available()):
+    if (device.type == 'cpu' and dtype in (torch.float32, torch.float64)
+            and not (half and dtype != torch.float32) and _compiled.available()):
         Tn, Bn = T.contiguous().numpy(), B.to(dtype).contiguous().numpy()
         try:  # compile (first call on a machine) on a one-query dummy
-            _compiled.sequential_columns(np.zeros((ng, 1), dtype=Bn.dtype), Tn, Bn, K, 0, 1)
+            _compiled.sequential_columns(np.zeros((ng, 1), dtype=Bn.dtype), Tn, Bn, K, half,
+                                         0, 1)
         except Exception as e:  # a broken numba install or cache: the torch path below
             _compiled.disable(e)
         else:
             buf = torch.empty((ng, nq), dtype=dtype)  # D_qg^T, updated in place as released
             copy_transposed(buf, dist_qg)
-            _run_slices(_compiled.sequential_columns, (buf.numpy(), Tn, Bn, K), jobs)
+            _run_slices(_compiled.sequential_columns, (buf.numpy(), Tn, Bn, K, half), jobs)
             if transposed:
                 return buf
             out = torch.empty((nq, ng), dtype=dtype)
