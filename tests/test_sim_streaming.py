@@ -199,7 +199,8 @@ _WORKER = textwrap.dedent(r"""
 
 RUNS = [('official', {}), ('equations', {}),
         ('official', dict(neighbours='faiss', k_g=6, n_graph=8, K=4)),
-        ('official', dict(neighbours='faiss-approx', k_g=6, n_graph=8, K=4))]
+        ('official', dict(neighbours='faiss-approx', k_g=6, n_graph=8, K=4)),
+        ('official', dict(neighbours='bf16-approx', k_g=6, n_graph=8, K=4))]
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ built once in tiles and the queries are re-ranked, evaluated and ranked in chunk
 numbers as without it. ``--out`` saves each query's ``--topk`` nearest gallery items.
 ``--neighbours faiss`` lets faiss' exact index propose the gallery's nearest items (same
 numbers); ``faiss-approx`` an HNSW index (``--hnsw-m``, ``--ef-construction``,
-``--ef-search``): a much cheaper gallery pass with approximate lists.
+``--ef-search``), ``bf16-approx`` a bfloat16 product of the features: approximate lists.
 
 Protocols: ``market`` (default): the same pid AND camid is excluded, CMC over the full
 ranking; ``sysu``: the SYSU-MM01 rules (0-based camids: infrared queries camids 2/5, visible
@@ -107,10 +107,12 @@ def parse_args(argv=None):
                    help='streaming SIM from the features in bounded memory (market protocol)')
     s.add_argument('--memory-budget', dest='memory_budget', default='4GB',
                    help="--stream: memory for everything but the features (e.g. 4GB, 512MB)")
-    s.add_argument('--neighbours', choices=['exact', 'faiss', 'faiss-approx'], default='exact',
+    s.add_argument('--neighbours', default='exact',
+                   choices=['exact', 'faiss', 'faiss-approx', 'bf16-approx'],
                    help="--stream: the gallery's nearest items from row tiles of D_gg (exact), "
-                        "faiss' exact index (same results) or an HNSW index (faiss-approx: "
-                        'much faster gallery pass, approximate lists)')
+                        "faiss' exact index (same results), an HNSW index (faiss-approx) or a "
+                        'bfloat16 product (bf16-approx): approximate lists, cheaper gallery '
+                        'pass')
     s.add_argument('--hnsw-m', dest='hnsw_m', type=int, default=None,
                    help='--neighbours faiss-approx: HNSW links per node (default 32)')
     s.add_argument('--ef-construction', dest='ef_construction', type=int, default=None,
@@ -314,7 +316,7 @@ def _main_stream(args, feats: Dict, source: str, warnings: List[str], ranks) -> 
           f'market; streaming, memory budget {args.memory_budget}')
     before = similarity_inference_features(qf, gf, args.mode, rerank=False, **common)
     start = time.perf_counter()
-    if args.neighbours != 'exact':
+    if args.neighbours in ('faiss', 'faiss-approx'):
         from asym_plugins.methods.sim.faiss_index import import_faiss
         try:
             import_faiss()

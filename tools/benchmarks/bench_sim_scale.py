@@ -298,7 +298,7 @@ def main(argv=None):
                    help='the time / memory rows per gallery size (--no-scale: only --market)')
     p.add_argument('--progress', action='store_true', help='progress bars in the children')
     p.add_argument('--neighbours', nargs='+', default=['exact'],
-                   choices=['exact', 'faiss', 'faiss-approx'],
+                   choices=['exact', 'faiss', 'faiss-approx', 'bf16-approx'],
                    help="how the gallery pass finds each item's nearest items (one row each)")
     p.add_argument('--hnsw-m', dest='hnsw_m', type=int, default=None, help='faiss-approx: M')
     p.add_argument('--ef-construction', dest='ef_construction', type=int, default=None,

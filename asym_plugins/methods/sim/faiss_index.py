@@ -29,7 +29,7 @@ import torch
 __all__ = ['NEIGHBOURS', 'FaissParams', 'FaissNeighbours', 'import_faiss']
 
 #: Values of ``neighbours=``.
-NEIGHBOURS = ('exact', 'faiss', 'faiss-approx')
+NEIGHBOURS = ('exact', 'faiss', 'faiss-approx', 'bf16-approx')
 
 
 def import_faiss():
@@ -137,6 +137,10 @@ class FaissNeighbours:
             if not self.antipode:
                 self.far = faiss.IndexFlatIP(self.dim + 1)
                 self.far.add(self._augmented())
+
+    def default_margin(self, need: int) -> int:
+        """Candidates beyond ``need``: the exact index certifies with them (see ``margin``)."""
+        return max(16, need // 2) if self.certified else 0
 
     def _augmented(self) -> np.ndarray:
         """``[y, |y|^2]``: ``<[y, |y|^2], [-2x, 1]> = |y|^2 - 2 x.y = |x - y|^2 - |x|^2``."""
