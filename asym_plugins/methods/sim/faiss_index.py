@@ -96,6 +96,8 @@ class FaissNeighbours:
     (``certified`` is False).
     """
 
+    columns = None  # the gallery as the streaming path's distance prepares it (set there)
+
     def __init__(self, feats: torch.Tensor, metric: str, approx: bool,
                  params: FaissParams, index_bytes: Optional[Tuple[bytes, ...]] = None):
         faiss = import_faiss()

@@ -426,7 +426,7 @@ def _faiss_rows(G, gf, dist, index, r0, r1, m, limit, what, p, official, half, n
     boundary under ``ties='numpy'`` (numpy's order needs the whole row)."""
     dev = gf.device
     rows = torch.arange(r0, r1, device=dev)
-    if getattr(index, 'columns', None) is None:
+    if index.columns is None:
         index.columns = dist.columns(gf)
     fsq, fid = index.nearest(r0, r1, m)
     ids = torch.as_tensor(fid).to(dev)
@@ -954,6 +954,7 @@ class Bf16Neighbours:
     :class:`~.faiss_index.FaissNeighbours`; no bound is claimed (bfloat16 keeps 8 bits of each
     feature), so the lists are approximate where the rounding reorders items at their edge."""
     certified = False
+    columns = None  # the gallery as _Distance.columns prepares it (set by the streaming path)
 
     def __init__(self, feats: torch.Tensor, metric: str, params: FaissParams):
         u = l2_normalize(feats.float()) if metric == 'cosine' else feats.float()
