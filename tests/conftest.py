@@ -95,7 +95,14 @@ def mmengine_globals_restored():
                 elif _outlived(obj):
                     del reg._module_dict[name]
             for scope in list(reg._children):
-                if scope not in children and scope.split('.')[0] not in sys.modules:
+                if scope in children:
+                    continue
+                objs = list(reg._children[scope]._module_dict.values())
+                # a library's registry (its classes' modules still imported) stays, whatever
+                # its scope name (scope 'asym' is package asym_plugins)
+                gone = all(_outlived(o) for o in objs) if objs else \
+                    scope.split('.')[0] not in sys.modules
+                if gone:
                     del reg._children[scope]
 
 
