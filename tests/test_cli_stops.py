@@ -18,6 +18,8 @@ CASES = [
     (['tools/sim_table.py', 'no_equals_sign.npz'], 'expected NAME=FEATURES.npz'),
     (['tools/showcase.py', '--render', 'no_such_results.json'], 'no such results file'),
     (['tools/showcase.py', '--seeds', '0', '0'], 'a seed is repeated'),
+    (['tools/visualize.py', 'ranklist', '--features', 'unused.npz', '--out', 'fig.jpg'],
+     'give a path ending in .png'),
     (['tools/make_synthetic.py', '--layout', 'market1501', '--out', 'unused',
       '--num-test-ids', '1'], 'at least 2 identities'),
 ]

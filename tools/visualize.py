@@ -410,6 +410,10 @@ COMMANDS = dict(ranklist=cmd_ranklist, sim=cmd_sim, sap=cmd_sap, mcma=cmd_mcma,
 
 def main(argv: Optional[List[str]] = None):
     args = parse_args(argv)
+    out = getattr(args, 'out', None)
+    if out is not None and not str(out).lower().endswith('.png'):
+        raise ConfigError(f'--out {out}: the figure is written as PNG; give a path ending in '
+                          '.png (a .json with the numbers is written next to it)')
     return COMMANDS[args.command](args)
 
 
