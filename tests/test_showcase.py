@@ -45,6 +45,11 @@ def test_showcase_rows_are_their_runs_and_deterministic(tmp_path, monkeypatch, c
     # --render prints the same table from the results file
     showcase.main(['--render', osp.join(tmp_path, 'showcase.json')])
     assert showcase.format_table(saved['runs']) in capsys.readouterr().out
+    # --collect tabulates the finished runs again without training (same metrics)
+    again = showcase.main(['--work-dir', str(tmp_path), '--jobs', '2', '--collect'])
+    assert [r['metrics'] for r in again] == [r['metrics'] for r in runs]
+    with pytest.raises(showcase.MissingInputError, match='no finished run'):
+        showcase.main(['--work-dir', str(tmp_path / 'empty'), '--collect'])
     # every next step the showcase printed works as printed, in order
     steps = _run_next_steps(out)
     assert [s.split()[1] for s in steps] == ['tools/test.py', 'tools/visualize.py',

@@ -299,6 +299,9 @@ def parse_args(argv=None):
     p.add_argument('--resume', action='store_true',
                    help='reuse runs of the work dir that finished (delete a run folder to retrain '
                         'it); the others are trained from the start')
+    p.add_argument('--collect', action='store_true',
+                   help='train nothing: tabulate the runs of the plan that finished in the work '
+                        'dir (e.g. after an interruption); the others are left out')
     p.add_argument('--render', metavar='JSON',
                    help='only print the table(s) of a showcase.json / ablation.json')
     p.add_argument('--from-ablation', metavar='JSON',
@@ -432,6 +435,12 @@ def main(argv=None):
     threads = max(1, cores // jobs)
     os.makedirs(args.work_dir, exist_ok=True)
     runs = plan_runs(args)
+    if args.collect:  # tabulate what finished, train nothing
+        runs = [dict(r, metrics=m) for r in runs if (m := finished_metrics(r))]
+        if not runs:
+            raise MissingInputError(f'--collect: no finished run of this plan in '
+                                    f'{args.work_dir}')
+        args.resume = True
     lanes = [0.0] * jobs
     for r in runs:
         lanes[lanes.index(min(lanes))] += r['minutes'] * 2 / jobs
