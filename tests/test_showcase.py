@@ -168,3 +168,26 @@ def test_ablation_tables_and_showcase_from_ablation(tmp_path, capsys):
     with pytest.raises(showcase.ConfigError, match='mos-occ-bot'):
         showcase.main(['--from-ablation', str(tmp_path / 'ablation.json'),
                        '--work-dir', str(tmp_path / 'sc')])
+
+
+def test_every_row_option_addresses_an_existing_key():
+    """A row's ``--cfg-options`` change keys the config has (a reordered hook list or a renamed
+    key would otherwise switch the wrong thing, or nothing, without an error)."""
+    from mmengine.config import Config
+    for row in showcase.EXPERIMENTS + showcase.ABLATIONS:
+        cfg = Config.fromfile(osp.join(ROOT, row.config))
+        for opt in row.options:
+            path = opt.split('=')[0].split('.')
+            assert path[0] in cfg, f'{row.name}: {opt}: no key {path[0]} in {row.config}'
+            node = cfg[path[0]]
+            for i, key in enumerate(path[1:-1], 1):  # down to the last list element named
+                if isinstance(node, list):
+                    node = node[int(key)]
+                    assert path[i + 1] in node, f'{row.name}: {opt}: element {key} has no ' \
+                                                f'{path[i + 1]} in {row.config}'
+                elif key in node and isinstance(node[key], (dict, list)):
+                    node = node[key]
+                else:
+                    break
+    hooks = Config.fromfile(osp.join(ROOT, showcase._SAP)).custom_hooks
+    assert hooks[1]['type'] == 'TeacherDistillationHook'  # the rows' custom_hooks.1.teacher
