@@ -288,3 +288,17 @@ def test_make_synthetic_cli(tmp_path, capsys):
     assert re.search(r'query\s+3 ids\s+3 images', printed), printed
     assert re.search(r'gallery\s+3 ids\s+3 images', printed), printed
     assert len(os.listdir(tmp_path / 'Partial_iLIDS' / 'Probe')) == 3
+
+
+def test_make_synthetic_gallery_imgs_per_id(tmp_path):
+    """``tools/make_synthetic.py --gallery-imgs-per-id`` reaches the world: a SYSU-like pool."""
+    spec = importlib.util.spec_from_file_location(
+        'make_synthetic', osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
+                                   'make_synthetic.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(['--layout', 'sysu_mm01', '--out', str(tmp_path), '--num-train-ids', '4',
+               '--num-test-ids', '3', '--img-size', '32', '16', '--gallery-imgs-per-id', '7', '7',
+               '--no-progress'])
+    summary = json.load(open(tmp_path / 'SYSU-MM01.summary.json'))
+    assert summary['splits']['gallery']['imgs'] == 3 * 7

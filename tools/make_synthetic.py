@@ -5,6 +5,8 @@ Examples::
     python tools/make_synthetic.py --layout regdb --out data/synth --num-train-ids 20 \
         --num-test-ids 20 --img-size 128 64
     python tools/make_synthetic.py --layout all --out data/synth
+    python tools/make_synthetic.py --layout sysu_mm01 --out data/synthetic --img-size 128 64 \
+        --gallery-imgs-per-id 40 48      # ~30 gallery images per identity, like SYSU-MM01
 
 Then point the parser at it, e.g. ``dict(type='Market1501', data_root='data/synth')``. Every
 image's part mask is written under ``<release folder>/part_masks/`` (same relative path,
@@ -31,6 +33,9 @@ def parse_args(argv=None):
     p.add_argument('--num-train-ids', type=int, default=None)
     p.add_argument('--num-test-ids', type=int, default=None)
     p.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'), default=None)
+    p.add_argument('--gallery-imgs-per-id', type=int, nargs=2, metavar=('MIN', 'MAX'),
+                   default=None, help='gallery images per test identity (e.g. 40 48 for a '
+                                      'SYSU-MM01-like multi-shot pool; default: the preset)')
     p.add_argument('--variant', choices=PARTIAL_ILIDS_VARIANTS, default=None,
                    help='Partial-iLIDS layout (default: folders)')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
@@ -47,6 +52,10 @@ def check_args(args) -> None:
     if args.img_size is not None and min(args.img_size) < 16:
         raise ConfigError(f'--img-size {args.img_size[0]} {args.img_size[1]}: images must be at '
                           'least 16 x 16 pixels (the person drawing needs room)')
+    g = args.gallery_imgs_per_id
+    if g is not None and not 1 <= g[0] <= g[1]:
+        raise ConfigError(f'--gallery-imgs-per-id {g[0]} {g[1]}: give MIN MAX with '
+                          '1 <= MIN <= MAX')
     if osp.exists(args.out) and not osp.isdir(args.out):
         raise ConfigError(f'--out {args.out!r} is a file; give a folder (the data_root of the '
                           'parser)')
@@ -62,6 +71,8 @@ def main(argv=None) -> int:
         sizes['num_test_ids'] = args.num_test_ids
     if args.img_size is not None:
         sizes['img_size'] = tuple(args.img_size)
+    if args.gallery_imgs_per_id is not None:
+        sizes['gallery_imgs_per_id'] = tuple(args.gallery_imgs_per_id)
     layouts = LAYOUTS if args.layout == 'all' else (args.layout,)
     for layout in layouts:
         summary = write_layout(layout, args.out, seed=args.seed, variant=args.variant,
