@@ -290,11 +290,9 @@ def _retriever_loop(hooks, model, queries, labels, batch_size, metrics):
     return out
 
 
-def test_two_hooks_batch_by_batch_on_a_retriever():
-    """Kind 3 without a Runner: uneven batches and chunks, two SIM hooks stacked (official and
-    equations, own prefixes), a callable score_to_distance; values equal SIM by hand on all
-    queries at once."""
-    from mmpretrain.evaluation import RetrievalAveragePrecision, RetrievalRecall
+def _clustered_retriever():
+    """An identity-encoder ``ImageToImageRetriever`` holding 18 gallery vectors of 6 clustered
+    identities, with 12 queries (2 per identity) and their gallery labels."""
     from mmpretrain.models import ImageToImageRetriever
     g = torch.Generator().manual_seed(3)
     centers = torch.randn(6, 8, generator=g)
@@ -305,6 +303,15 @@ def test_two_hooks_batch_by_batch_on_a_retriever():
     model = ImageToImageRetriever(image_encoder=torch.nn.Linear(8, 8), prototype=gallery)
     torch.nn.init.eye_(model.image_encoder.weight)
     torch.nn.init.zeros_(model.image_encoder.bias)
+    return model, gallery, queries, labels
+
+
+def test_two_hooks_batch_by_batch_on_a_retriever():
+    """Kind 3 without a Runner: uneven batches and chunks, two SIM hooks stacked (official and
+    equations, own prefixes), a callable score_to_distance; values equal SIM by hand on all
+    queries at once."""
+    from mmpretrain.evaluation import RetrievalAveragePrecision, RetrievalRecall
+    model, gallery, queries, labels = _clustered_retriever()
     eq = dict(SIM, mode='equations')
     hooks = [SIMRerankHook(query_chunk=7, **SIM),     # batches 5, 5, 2: chunks of 10 and 2
              SIMRerankHook(prefix='simeq', score_to_distance=cosine_to_distance, **eq)]

@@ -353,21 +353,12 @@ def test_hook_streams_a_model_gallery_beyond_the_budget(monkeypatch):
     both chunks, and the logged values equal the dense hook's."""
     from conftest import require
     require('mmpretrain')
-    from mmpretrain.models import ImageToImageRetriever
-    from test_rerank_hook_mmpretrain import SIM, _retriever_loop
+    from test_rerank_hook_mmpretrain import SIM, _clustered_retriever, _retriever_loop
 
     from asym_plugins.hooks import SIMRerankHook
     if not hasattr(np, 'in1d'):  # mmpretrain 1.2.0's metrics call np.in1d (NumPy 2.4: np.isin)
         monkeypatch.setattr(np, 'in1d', np.isin, raising=False)
-    g = torch.Generator().manual_seed(3)
-    centers = torch.randn(6, 8, generator=g)
-    gallery = centers.repeat_interleave(3, 0) + 0.8 * torch.randn(18, 8, generator=g)
-    q_ids = torch.arange(6).repeat_interleave(2)
-    queries = centers[q_ids] + 0.8 * torch.randn(12, 8, generator=g)
-    labels = [torch.nonzero(torch.arange(18) // 3 == p).flatten().tolist() for p in q_ids]
-    model = ImageToImageRetriever(image_encoder=torch.nn.Linear(8, 8), prototype=gallery)
-    torch.nn.init.eye_(model.image_encoder.weight)
-    torch.nn.init.zeros_(model.image_encoder.bias)
+    model, _, queries, labels = _clustered_retriever()
     monkeypatch.setattr(streaming.BudgetedReranker, 'too_big', lambda self, ng, dtype: True)
     calls = {'stream': 0, 'gallery': 0}
     stream, build = streaming.similarity_inference_features, streaming._build_gallery
