@@ -7,9 +7,8 @@
 # (SIM on float16 distances, as the released eval_sysu.py); docs/sim.md.
 # Write the data first (the gallery pool has 40-48 visible images per test identity, so a
 # 10-shot gallery holds ~30 per identity as in SYSU-MM01; training is the infrared world's):
-#   python -c "from asym_plugins.data.synthetic.writer import write_layout, format_summary; \
-#     print(format_summary(write_layout('sysu_mm01', 'data/synthetic', img_size=(128, 64), \
-#     gallery_imgs_per_id=(40, 48))))"
+#   python tools/make_synthetic.py --layout sysu_mm01 --out data/synthetic --img-size 128 64 \
+#       --gallery-imgs-per-id 40 48
 #   python tools/train.py configs/sim/synthetic_sysu_bot.py --epochs 25
 _base_ = ['../_base_/datasets/sysu_mm01.py', '../_base_/models/bot_small.py',
           '_base_/synthetic_ir_schedule.py', '_base_/sim_rerank.py']
