@@ -49,6 +49,10 @@ say "installed into $("$PY" -c 'import sys; print(sys.prefix)') ($(du -sh "$("$P
 case "$what" in
     test) say "lint: ruff check (ruff.toml)"
           "$PY" -m ruff check .
+          # yapf (imported by mmengine.config) writes its grammar pickles on first import; two
+          # xdist workers doing that at once can read a half-written file (EOFError seen in a
+          # fresh environment), so one import happens here first
+          "$PY" -c 'import mmengine.config'
           exec "$PY" -m pytest -q -n 2 -p randomly ;;  # random order, 2 workers
     demo) exec "$PY" tools/showcase.py ;;
     setup) say "done; next: bash tools/bootstrap.sh demo (or test)" ;;
