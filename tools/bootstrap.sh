@@ -20,6 +20,19 @@ else
 fi
 say() { printf '\n[bootstrap] %s\n' "$*"; }
 PIP=("$PY" -m pip install --progress-bar on)
+# pip's own message for a full disk is a bare "OSError: [Errno 28]" after minutes of downloads;
+# say up front what is needed and where (the CUDA torch build alone is ~5.5 GB)
+need_gb=1
+"$PY" -c 'import torch, torchvision' 2>/dev/null || need_gb=8
+[ "${ASYM_TORCH:-default}" = cpu ] && need_gb=3
+free_kb=$(df -Pk "$("$PY" -c 'import sys; print(sys.prefix)')" | awk 'NR==2 {print $4}')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $(( need_gb * 1024 * 1024 )) ]; then
+    echo "[bootstrap] only $(( free_kb / 1024 )) MB free where the environment lives" \
+         "($("$PY" -c 'import sys; print(sys.prefix)')); installing needs about ${need_gb} GB." \
+         "Free some space (old clones, pip cache: $PY -m pip cache purge) or set" \
+         "ASYM_PYTHON to a Python elsewhere." >&2
+    exit 1
+fi
 say "Python: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
 if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
     # The pair this project tests (pip takes it from the local wheel store where there is one).
