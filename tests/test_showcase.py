@@ -191,3 +191,33 @@ def test_every_row_option_addresses_an_existing_key():
                     break
     hooks = Config.fromfile(osp.join(ROOT, showcase._SAP)).custom_hooks
     assert hooks[1]['type'] == 'TeacherDistillationHook'  # the rows' custom_hooks.1.teacher
+
+
+def test_data_rows_write_the_world_their_config_reads(tmp_path, monkeypatch):
+    """A row trained on an on-disk world (``Row.data``) writes it where its config reads it, in
+    a folder whose summary records the world's settings; a folder written with other settings
+    stops the showcase instead of being trained on."""
+    from mmengine.config import Config
+    for row in showcase.ABLATIONS:
+        if row.data:
+            summary, _ = showcase._world_of(row.data)
+            root = osp.relpath(summary[:-len('.summary.json')], ROOT)
+            cfg = Config.fromfile(osp.join(ROOT, row.config))
+            assert cfg.train_dataloader.dataset.data_root == root
+            assert cfg.test_dataloader.dataset.gallery.data_root == root
+    monkeypatch.setattr(showcase, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(showcase.subprocess, 'run', lambda cmd, **kw: pytest.fail(
+        f'rewrote an existing world: {cmd}'))
+    args = ('--layout', 'sysu_mm01', '--out', 'd', '--img-size', '64', '32',
+            '--gallery-imgs-per-id', '3', '4')
+    summary, want = showcase._world_of(args)
+    assert want == dict(seed=0, img_size=[64, 32], gallery_imgs_per_id=[3, 4])
+    from asym_plugins.data.synthetic.writer import write_layout
+    written = write_layout('sysu_mm01', str(tmp_path / 'd'), num_train_ids=3, num_test_ids=2,
+                           img_size=(64, 32), gallery_imgs_per_id=(3, 4))
+    assert written['world'] == dict(seed=0, img_size=[64, 32], gallery_imgs_per_id=[3, 4],
+                                    num_test_ids=2, num_train_ids=3)
+    assert osp.isfile(summary)
+    showcase.ensure_data([dict(data=list(args))])  # same settings: kept (subprocess not called)
+    with pytest.raises(showcase.ConfigError, match=r'rm -r d/SYSU-MM01'):
+        showcase.ensure_data([dict(data=list(args[:-1]) + ['5'])])

@@ -47,7 +47,9 @@ from asym_plugins.engine.cli import (  # noqa: E402
 class Row(NamedTuple):
     """One showcase row. ``cost``: wall minutes per epoch measured with 2 runs side by side on
     a 2-core CPU (used for the ETA and to start the longest runs first). ``rerank``: extra
-    table rows ``(label, metric prefix)`` read from the same run (re-ranking hooks)."""
+    table rows ``(label, metric prefix)`` read from the same run (re-ranking hooks). ``data``:
+    ``tools/make_synthetic.py`` arguments of the on-disk world the config reads (written before
+    training when missing; the other rows render the embedded world in memory)."""
     method: str
     scenario: str
     label: str
@@ -58,6 +60,7 @@ class Row(NamedTuple):
     default: bool
     cost: float
     rerank: Tuple[Tuple[str, str], ...] = ()
+    data: Tuple[str, ...] = ()
 
 
 EXPERIMENTS = [
@@ -88,6 +91,14 @@ _SIM_ROWS = tuple((f'{label}, {values}', f'{prefix}{part}')
                                                                          'k_q 8, k_g 8'))
                   for label, part in (('+ graph inference', '_graph'),
                                       ('+ mutual-NN inference', '_mutual'), ('+ SIM', '')))
+_SIM_SYSU_ROWS = (('+ graph inference, released values', 'sim_graph'),
+                  ('+ mutual-NN inference, released values', 'sim_mutual'),
+                  ('+ SIM, released values', 'sim'),
+                  ('+ SIM, float16 distances (as the released eval_sysu.py)', 'sim_f16'))
+#: the infrared world written in the SYSU-MM01 layout with a multi-shot gallery pool (~30 images
+#: per identity in a 10-shot gallery, as SYSU-MM01); configs/sim/synthetic_sysu_bot.py reads it
+SYSU_DATA = ('--layout', 'sysu_mm01', '--out', 'data/synthetic', '--img-size', '128', '64',
+             '--gallery-imgs-per-id', '40', '48')
 #: ``--ablation``: each method's ablation table (the thesis' rows) on its synthetic twin, with
 #: the showcase's budgets; the first and last row of each method are the showcase's pair.
 ABLATIONS = [
@@ -114,6 +125,8 @@ ABLATIONS = [
     Row('sap', 'occluded', 'SAP', 'sap-occ-sap', _SAP, [], 16, True, 0.19),
     Row('sim', 'infrared->visible', 'BoT', 'sim-ir-abl',
         'configs/sim/ablation/synthetic_ir_bot_components.py', [], 25, True, 0.26, _SIM_ROWS),
+    Row('sim', 'infrared->visible, SYSU-MM01 layout', 'BoT', 'sim-sysu-abl',
+        'configs/sim/synthetic_sysu_bot.py', [], 40, True, 0.26, _SIM_SYSU_ROWS, SYSU_DATA),
     Row('mcma', 'text->image', 'MCMA baseline', 'mcma-text-base', _MCMA + 'baseline.py', [], 16,
         True, 0.225),
     Row('mcma', 'text->image', '+ shared decoder', 'mcma-text-dec', _MCMA + 'decoder.py', [], 16,
@@ -330,8 +343,54 @@ def plan_runs(args):
                              epochs=epochs, minutes=epochs * e.cost,
                              work_dir=osp.join(args.work_dir, run_id),
                              log=osp.join(args.work_dir, run_id + '.log'),
-                             rerank=[list(x) for x in e.rerank]))
+                             rerank=[list(x) for x in e.rerank], data=list(e.data)))
     return sorted(runs, key=lambda r: (args.seeds.index(r['seed']), -r['minutes']))
+
+
+def _world_of(data_args):
+    """What ``tools/make_synthetic.py DATA_ARGS`` writes: ``(summary path, world settings)``
+    (the summary's ``world`` entry; seed 0 and no sizes unless the arguments give them)."""
+    pairs = {'--img-size': 'img_size', '--gallery-imgs-per-id': 'gallery_imgs_per_id'}
+    flags, sizes, i = {}, dict(seed=0), 0
+    while i < len(data_args):
+        n = 2 if data_args[i] in pairs else 1
+        flags[data_args[i]] = data_args[i + 1:i + 1 + n]
+        i += 1 + n
+    for flag, key in pairs.items():
+        if flag in flags:
+            sizes[key] = [int(v) for v in flags[flag]]
+    if '--seed' in flags:
+        sizes['seed'] = int(flags['--seed'][0])
+    from asym_plugins.data.synthetic.writer import LAYOUT_FOLDERS
+    summary = osp.join(ROOT, flags['--out'][0],
+                       LAYOUT_FOLDERS[flags['--layout'][0]] + '.summary.json')
+    return summary, sizes
+
+
+def ensure_data(runs):
+    """Write the on-disk worlds the planned runs read (``Row.data``) when they are missing; a
+    folder written with other settings stops the showcase (it would train on another world)."""
+    for data_args in dict.fromkeys(tuple(r['data']) for r in runs if r.get('data')):
+        summary, want = _world_of(data_args)
+        folder = osp.relpath(summary[:-len('.summary.json')], ROOT)
+        if osp.isfile(summary):
+            with open(summary) as f:
+                got = json.load(f).get('world') or {}
+            if any(got.get(k) != v for k, v in want.items()):
+                had = json.dumps(got) if got else 'not recorded'
+                raise ConfigError(
+                    f'{folder} was written with other settings ({had}) '
+                    f'than the showcase needs ({json.dumps(want)}); delete it (rm -r {folder} '
+                    f'{folder}.summary.json) and the showcase writes it again')
+            continue
+        cmd = [sys.executable, osp.join(ROOT, 'tools/make_synthetic.py'), *data_args,
+               '--no-progress']
+        print(f'writing {folder}: python tools/make_synthetic.py {" ".join(data_args)}',
+              flush=True)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f'make_synthetic failed (exit {proc.returncode}):\n'
+                               f'{proc.stdout[-1000:]}{proc.stderr[-2000:]}')
 
 
 def finished_metrics(run):
@@ -441,6 +500,8 @@ def main(argv=None):
             raise MissingInputError(f'--collect: no finished run of this plan in '
                                     f'{args.work_dir}')
         args.resume = True
+    else:
+        ensure_data(runs)
     lanes = [0.0] * jobs
     for r in runs:
         lanes[lanes.index(min(lanes))] += r['minutes'] * 2 / jobs

@@ -531,10 +531,12 @@ def write_layout(layout: str, out_dir: str, world=None, preset: Optional[str] = 
         parser's splits: 'train', 'query', 'gallery', plus layout-specific ones such as
         MSMT17's 'list_train'/'list_val' and SYSU's 'gallery_indoor'), and layout extras
         (Market ``junk``/``distractors``, SYSU ``train_ids``/``val_ids``/``test_ids``, RegDB
-        ``trials``). RegDB's 'train'/'query'/'gallery' are trial 1, visible -> thermal.
+        ``trials``), and ``world`` (``seed`` and the settings the world was built with, when
+        it was built here). RegDB's 'train'/'query'/'gallery' are trial 1, visible -> thermal.
     """
     if layout not in _PLANNERS:
         raise ValueError(f'write_layout: unknown layout {layout!r}; expected one of {LAYOUTS}.')
+    settings = None
     if world is None:
         from asym_plugins.data.synthetic import SyntheticWorld
         settings = dict(LAYOUT_WORLD_SETTINGS.get(layout, {}), **sizes)
@@ -574,6 +576,9 @@ def write_layout(layout: str, out_dir: str, world=None, preset: Optional[str] = 
                    data_root=out_dir, dataset_root=root, num_written=len(plan.items),
                    splits={k: v.as_dict() for k, v in plan.stats.items()})
     summary.update(plan.extra)
+    if settings is not None:  # how the world was built, so a reader can tell a stale folder
+        summary['world'] = dict(seed=seed, **{k: list(v) if isinstance(v, tuple) else v
+                                              for k, v in sorted(settings.items())})
     # beside the release folder, so the folder itself holds only what the release holds
     with open(root + '.summary.json', 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=1)
