@@ -126,6 +126,24 @@ def test_progress_is_read_from_the_training_log(tmp_path):
     assert showcase.epochs_done(str(tmp_path / 'missing.log')) == 0.0
 
 
+def test_eta_after_resume_counts_only_the_runs_trained_now(tmp_path):
+    """--resume: a reused run's full log is not progress of this invocation (the ETA read 0
+    min at 55% while two 40-epoch runs had just started)."""
+    logs = {}
+    for name, epoch in (('old', 4), ('new', 2)):
+        logs[name] = tmp_path / f'{name}.log'
+        logs[name].write_text(f'Epoch(train)  [{epoch}][4/4]\n')
+    runs = [dict(id=n, epochs=4, minutes=4.0, log=str(p)) for n, p in logs.items()]
+    progress = showcase.Progress(runs, 4.0, reused={'old'})
+    progress.finished.add('old')
+    progress.start -= 10 * 60  # ten minutes for half of the one run trained now
+    done, text = progress.line(started={'old', 'new'})
+    assert done == 6 and text.startswith('ETA 10 min'), text
+    everything = showcase.Progress(runs, 4.0)  # without --resume both runs are this work
+    everything.start -= 10 * 60
+    assert everything.line({'new'})[1].startswith('ETA 3 min')
+
+
 def _abl_run(row, seed, r1, mAP, **extra):
     m = {'R1': r1, 'mAP': mAP, 'mINP': mAP / 2, 'step': row.epochs, **extra}
     return dict(method=row.method, scenario=row.scenario, label=row.label, name=row.name,

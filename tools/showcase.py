@@ -73,8 +73,8 @@ EXPERIMENTS = [
     Row('mos', 'partial', 'MoS', 'mos-par-mos', 'configs/mos/synthetic_partial.py', [], 15,
         False, 0.24),
     Row('sap', 'occluded', 'ViT baseline', 'sap-occ-vit', 'configs/sap/synthetic_occluded.py',
-        ['model.patch_loss=None', 'model.proxy=None'], 16, True, 0.15),
-    Row('sap', 'occluded', 'SAP', 'sap-occ-sap', 'configs/sap/synthetic_occluded.py', [], 16,
+        ['model.patch_loss=None', 'model.proxy=None'], 24, True, 0.15),
+    Row('sap', 'occluded', 'SAP', 'sap-occ-sap', 'configs/sap/synthetic_occluded.py', [], 24,
         True, 0.19),
     Row('sim', 'infrared->visible', 'BoT, then + SIM (same model)', 'sim-ir-bot',
         'configs/sim/synthetic_ir_bot.py', [], 25, True, 0.245),
@@ -109,20 +109,20 @@ ABLATIONS = [
     Row('mos', 'occluded', 'MoS', 'mos-occ-mos', 'configs/mos/synthetic_occluded.py', [], 15,
         True, 0.245),
     Row('sap', 'occluded', 'ViT baseline', 'sap-occ-vit', _SAP,
-        ['model.patch_loss=None', 'model.proxy=None'], 16, True, 0.15),
-    Row('sap', 'occluded', '+ patch', 'sap-occ-patch', _SAP, ['model.proxy=None'], 16, True,
+        ['model.patch_loss=None', 'model.proxy=None'], 24, True, 0.15),
+    Row('sap', 'occluded', '+ patch', 'sap-occ-patch', _SAP, ['model.proxy=None'], 24, True,
         0.17),
-    Row('sap', 'occluded', '+ proxy', 'sap-occ-proxy', _SAP, ['model.patch_loss=None'], 16,
+    Row('sap', 'occluded', '+ proxy', 'sap-occ-proxy', _SAP, ['model.patch_loss=None'], 24,
         True, 0.18),
-    Row('sap', 'occluded', 'w/o MAPR', 'sap-occ-nomapr', _SAP, ['model.proxy.mapr=False'], 16,
+    Row('sap', 'occluded', 'w/o MAPR', 'sap-occ-nomapr', _SAP, ['model.proxy.mapr=False'], 24,
         True, 0.19),
-    Row('sap', 'occluded', 'w/o SSD', 'sap-occ-nossd', _SAP, ['model.ssd=None'], 16, True, 0.19),
+    Row('sap', 'occluded', 'w/o SSD', 'sap-occ-nossd', _SAP, ['model.ssd=None'], 24, True, 0.19),
     Row('sap', 'occluded', 'teacher: rules', 'sap-occ-rule', _SAP,
-        ['custom_hooks.1.teacher.type=RuleTeacher'], 16, True, 0.19),
+        ['custom_hooks.1.teacher.type=RuleTeacher'], 24, True, 0.19),
     Row('sap', 'occluded', 'teacher: noisy masks', 'sap-occ-noisy', _SAP,
         ['custom_hooks.1.teacher.type=NoisyMaskTeacher',
-         'custom_hooks.1.teacher.teacher.type=SampleMaskTeacher'], 16, True, 0.19),
-    Row('sap', 'occluded', 'SAP', 'sap-occ-sap', _SAP, [], 16, True, 0.19),
+         'custom_hooks.1.teacher.teacher.type=SampleMaskTeacher'], 24, True, 0.19),
+    Row('sap', 'occluded', 'SAP', 'sap-occ-sap', _SAP, [], 24, True, 0.19),
     Row('sim', 'infrared->visible', 'BoT', 'sim-ir-abl',
         'configs/sim/ablation/synthetic_ir_bot_components.py', [], 25, True, 0.26, _SIM_ROWS),
     Row('sim', 'infrared->visible, SYSU-MM01 layout', 'BoT', 'sim-sysu-abl',
@@ -404,8 +404,9 @@ def finished_metrics(run):
 class Progress:
     """Epochs done per run (read from the logs), the runs in flight and a cost-weighted ETA."""
 
-    def __init__(self, runs, lanes_minutes):
+    def __init__(self, runs, lanes_minutes, reused=()):
         self.runs, self.planned = runs, lanes_minutes
+        self.reused = set(reused)  # --resume: finished before, not part of the ETA
         self.finished = set()
         self.start = time.time()
 
@@ -418,8 +419,9 @@ class Progress:
         """``(epochs done, text)``: ETA from the measured speed against the cost table (the
         plan until 3% of the work is done), then the runs in flight with their epochs."""
         elapsed = (time.time() - self.start) / 60
-        work = sum(r['minutes'] for r in self.runs)
-        frac = sum(self.done(r) * r['minutes'] / r['epochs'] for r in self.runs) / work
+        todo = [r for r in self.runs if r['id'] not in self.reused]
+        work = sum(r['minutes'] for r in todo) or 1.0
+        frac = sum(self.done(r) * r['minutes'] / r['epochs'] for r in todo) / work
         eta = max(self.planned - elapsed, 0) if frac < 0.03 else elapsed * (1 - frac) / frac
         active = [r for r in self.runs if r['id'] in started and r['id'] not in self.finished]
         flight = ', '.join(f"{r['id']} {self.done(r):.1f}/{r['epochs']}"
@@ -502,14 +504,17 @@ def main(argv=None):
         args.resume = True
     else:
         ensure_data(runs)
+    reused = {r['id'] for r in runs if finished_metrics(r)} if args.resume else set()
     lanes = [0.0] * jobs
     for r in runs:
-        lanes[lanes.index(min(lanes))] += r['minutes'] * 2 / jobs
+        if r['id'] not in reused:
+            lanes[lanes.index(min(lanes))] += r['minutes'] * 2 / jobs
     total = sum(r['epochs'] for r in runs)
-    print(f'asym-reid {kind}: {len(runs)} runs, {total} epochs in all, {jobs} side by side '
-          f'({threads} thread(s) each), about {max(lanes):.0f} min on 2 idle cores; runs and '
-          f'logs in {args.work_dir}', flush=True)
-    progress = Progress(runs, max(lanes))
+    again = f' ({len(reused)} finished before, reused)' if reused else ''
+    print(f'asym-reid {kind}: {len(runs)} runs{again}, {total} epochs in all, {jobs} side by '
+          f'side ({threads} thread(s) each), about {max(lanes):.0f} min on 2 idle cores; runs '
+          f'and logs in {args.work_dir}', flush=True)
+    progress = Progress(runs, max(lanes), reused)
     started, failed = set(), []
 
     def job(run):
