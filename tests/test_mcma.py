@@ -401,3 +401,68 @@ def test_configs_build_and_paper_configs_name_missing_weights(tmp_path):
         model.init_weights()
     assert Config.fromfile(osp.join(ROOT, 'configs/mcma/cuhk_pedes_to_icfg_pedes.py')) \
         .test_dataloader.dataset.type == 'ICFGPEDES'
+
+
+# ------------------------------------------------------------------ diagnostics
+def test_other_identity_rows_by_hand():
+    from asym_plugins.methods.mcma.diagnostics import other_identity_rows
+    assert other_identity_rows(torch.tensor([0, 0, 1, 1, 2, 2])).tolist() == [2, 2, 4, 4, 0, 0]
+    assert other_identity_rows(torch.tensor([5, 7, 5])).tolist() == [1, 2, 1]
+    with pytest.raises(ValueError, match='one identity'):
+        other_identity_rows(torch.tensor([3, 3]))
+
+
+def test_prompt_reliance_scores_masked_patches_per_prompt(minilm2, monkeypatch):
+    """A decoder that reconstructs exactly with the image's own caption, off by 1 per pixel
+    with any other caption and by 2 with the zero prompt (and by 10 on the visible patches,
+    which must not count): MSE 0 / 1 / 4 and own better on every image."""
+    from asym_plugins.methods.mcma.diagnostics import prompt_reliance
+    torch.manual_seed(0)
+    model = tiny_model(minilm2)
+    batch = make_batch(num_ids=3, per_id=2)
+    x = model.data_preprocessor(batch, False)['inputs']
+    target = patchify(x, 16)
+    if model.norm_pix:
+        target = normalized_pixel_targets(target)
+    own = torch.randn(6, 32)
+    monkeypatch.setattr(model, 'encode_text', lambda **kw: own)
+
+    def decoder(visible, keep_idx, prompt):
+        rows = [next((j for j in range(6) if torch.equal(p, own[j])), None) for p in prompt]
+        off = torch.tensor([2.0 if not p.any() else 0.0 if r == i else 1.0
+                            for i, (r, p) in enumerate(zip(rows, prompt))])
+        pred = target + off[:, None, None]
+        pred[torch.arange(6)[:, None], keep_idx] += 10.0  # visible patches: not scored
+        return pred
+
+    monkeypatch.setattr(model.decoder, 'reconstruct', decoder)
+    res = prompt_reliance(model, [batch])
+    assert res == {'own': 0.0, 'other id': 1.0, 'zero': 4.0, 'own < other id': 100.0,
+                   'images': 6}
+    with pytest.raises(ValueError, match='no decoder'):
+        prompt_reliance(tiny_model(minilm2, shared_decoder=False, losses=dict(
+            self_recon=None, cross_recon=None, bisim=None)), [batch])
+
+
+def test_prompt_check_tool_runs_on_a_checkpoint(tmp_path, capsys):
+    import sys
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import mcma_prompt_check
+    cfg_path = osp.join(ROOT, 'tests/fixtures/tiny_mcma.py')
+    cfg = Config.fromfile(cfg_path)
+    cfg.work_dir = str(tmp_path / 'build')
+    runner = Runner.from_cfg(cfg)
+    model, num_test = runner.model, len(runner.test_dataloader.dataset)
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    res = mcma_prompt_check.main([cfg_path, str(ckpt), '--work-dir', str(tmp_path / 'w')])
+    out = capsys.readouterr().out
+    assert res['images'] == num_test > 0 and 'prompt own' in out and 'prompt zero' in out
+    assert all(math.isfinite(res[k]) for k in ('own', 'other id', 'zero'))
+    with pytest.raises(SystemExit) as e:
+        mcma_prompt_check.run_cli(mcma_prompt_check.main,
+                                  [cfg_path, str(tmp_path / 'missing.pth')])
+    assert e.value.code == 2
