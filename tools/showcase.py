@@ -238,28 +238,51 @@ def format_table(results):
     return '\n'.join(lines)
 
 
+def _gain_cell(rows, base, pre, key):
+    """Paired gain over the table's first row: ``mean +- std`` over the seeds both have of
+    ``row - first row`` (one seed: the difference); '' when no seed is shared."""
+    first = {r['seed']: _metric(r['metrics'], key) for r in base}
+    values = [(r['seed'], r['metrics'].get(pre + key) if pre else _metric(r['metrics'], key))
+              for r in rows]
+    diffs = [v - first[seed] for seed, v in values if v is not None and seed in first]
+    if not diffs:
+        return ''
+    if len(diffs) == 1:
+        return f'{diffs[0]:+.1f}'
+    return f'{statistics.mean(diffs):+.1f} +- {statistics.stdev(diffs):.1f}'
+
+
 def format_ablation(results, method=None):
     """One Markdown table per method of an ``ablation.json``'s ``runs`` (or only ``method``'s):
     R1 / mAP / mINP, seeds pooled (mean +- std), a row's re-ranked variants (``rerank``) as
-    rows of their own."""
-    tables, groups = {}, {}
+    rows of their own, and each row's R1 / mAP gain over the table's first row paired by seed
+    (mean +- std of the per-seed differences: the seed-to-seed spread of a gain, which is
+    smaller than that of the values when the seeds move both rows alike)."""
+    tables, groups, first = {}, {}, {}
     for r in results:
         if method is not None and r['method'] != method:
             continue
         groups.setdefault((r['method'], r['scenario'], r['label'], r['epochs']), []).append(r)
     for (method, scenario, label, epochs), runs in groups.items():
         lines = tables.setdefault((method, scenario), [
-            f'{method} ({scenario}), R1 / mAP / mINP in %:', '',
-            '| model | epochs | seeds | R1 | mAP | mINP |', '|---|---:|---|---:|---:|---:|'])
+            f'{method} ({scenario}), R1 / mAP / mINP in %; gains over the first row paired '
+            'by seed:', '',
+            '| model | epochs | seeds | R1 | mAP | mINP | gain R1 | gain mAP |',
+            '|---|---:|---|---:|---:|---:|---:|---:|'])
         seeds = ', '.join(str(r['seed']) for r in runs)
         if any(r['metrics'] is None for r in runs):
-            lines.append(f'| {label} | {epochs} | {seeds} | failed | | |')
+            lines.append(f'| {label} | {epochs} | {seeds} | failed | | | | |')
             continue
+        base = first.setdefault((method, scenario), runs)
         variants = [(label, '')] + [(f'{label} {lab}', pre + '/')
                                     for lab, pre in runs[0].get('rerank') or ()]
         for name, pre in variants:
             cells = [_cell([r['metrics'].get(pre + k) if pre else _metric(r['metrics'], k)
                             for r in runs]) for k in ('R1', 'mAP', 'mINP')]
+            if runs is base and not pre:
+                cells += ['-', '-']
+            else:
+                cells += [_gain_cell(runs, base, pre, k) for k in ('R1', 'mAP')]
             lines.append(f'| {name} | {epochs} | {seeds} | ' + ' | '.join(cells) + ' |')
     return '\n\n'.join('\n'.join(lines) for lines in tables.values())
 
