@@ -122,6 +122,10 @@ ABLATIONS = [
     Row('sap', 'occluded', 'teacher: noisy masks', 'sap-occ-noisy', _SAP,
         ['custom_hooks.1.teacher.type=NoisyMaskTeacher',
          'custom_hooks.1.teacher.teacher.type=SampleMaskTeacher'], 24, True, 0.19),
+    # investigation, not a thesis row: SSD's default temperature (L) drops background and person
+    # patches at nearly the same rate (docs/sap.md); a sharper softmax (L / 10, L = 50 patches)
+    Row('sap', 'occluded', 'SAP, SSD temperature L/10', 'sap-occ-ssdt5', _SAP,
+        ['model.ssd.temperature=5.0'], 24, True, 0.19),
     Row('sap', 'occluded', 'SAP', 'sap-occ-sap', _SAP, [], 24, True, 0.19),
     Row('sim', 'infrared->visible', 'BoT', 'sim-ir-abl',
         'configs/sim/ablation/synthetic_ir_bot_components.py', [], 25, True, 0.26, _SIM_ROWS),
