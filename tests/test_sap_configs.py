@@ -75,15 +75,16 @@ def test_occluded_duke_recipe_says_what_is_missing_then_trains(tmp_path, monkeyp
     with pytest.raises(FileNotFoundError) as e:
         Runner.from_cfg(cfg.copy())
     msg = str(e.value)
-    for what in ('data/Occluded_Duke/bounding_box_train', 'ImageNet ViT-B/16',
+    for what in ('data/occluded_duke/Occluded_Duke/bounding_box_train', 'ImageNet ViT-B/16',
                  'model.backbone.init_cfg.checkpoint', 'part_masks/bounding_box_train'):
         assert what in msg
 
     # Put stand-ins where the message says: synthetic Occluded-Duke (with part masks, in our
     # label ids) and a tiny timm-layout "ImageNet" checkpoint for a tiny ViT.
-    write_layout('occluded_duke', str(tmp_path / 'data'), num_train_ids=4, num_test_ids=3)
-    (tmp_path / 'pretrained').mkdir()
-    _tiny_timm_checkpoint(tmp_path / 'pretrained' / 'jx_vit_base_p16_224-80ecf9dd.pth')
+    write_layout('occluded_duke', str(tmp_path / 'data' / 'occluded_duke'), num_train_ids=4,
+                 num_test_ids=3)
+    (tmp_path / 'checkpoints').mkdir()
+    _tiny_timm_checkpoint(tmp_path / 'checkpoints' / 'jx_vit_base_p16_224-80ecf9dd.pth')
     cfg.model.backbone.arch = TINY
     cfg.model.patch_layers = (-1, )
     cfg.model.num_classes = 4

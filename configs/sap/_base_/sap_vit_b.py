@@ -14,7 +14,7 @@ custom_imports = dict(imports=['asym_plugins', 'asym_plugins.methods.sap'],
 
 # Where the ImageNet ViT-B/16 weights are (timm 'vit_base_patch16_224' / TransReID's
 # jx_vit_base_p16_224-80ecf9dd.pth, or torchvision 'vit_b_16'; converted on load).
-vit_checkpoint = 'pretrained/jx_vit_base_p16_224-80ecf9dd.pth'
+vit_checkpoint = 'checkpoints/jx_vit_base_p16_224-80ecf9dd.pth'
 pixel_mean = (127.5, 127.5, 127.5)
 pixel_std = (127.5, 127.5, 127.5)
 
