@@ -100,7 +100,8 @@ _SIM_SYSU_ROWS = (('+ graph inference, released values', 'sim_graph'),
 SYSU_DATA = ('--layout', 'sysu_mm01', '--out', 'data/synthetic', '--img-size', '128', '64',
              '--gallery-imgs-per-id', '40', '48')
 #: ``--ablation``: each method's ablation table (the thesis' rows) on its synthetic twin, with
-#: the showcase's budgets; the first and last row of each method are the showcase's pair.
+#: the showcase's budgets; the first and last rows of MoS, SAP and MCMA are the showcase's pair,
+#: SIM's first row is the showcase's SIM row (rows marked "investigation" are ours).
 ABLATIONS = [
     Row('mos', 'occluded', 'BoT baseline', 'mos-occ-bot',
         'configs/mos/ablation/baseline_synthetic_occluded.py', [], 15, True, 0.22),
