@@ -8,8 +8,8 @@ resolve there and a train command's checkpoint is there for the test command aft
 
 How each command runs:
 
-* ``python tools/train.py|test.py|mcma_prompt_check.py CONFIG ...``: the repo's own pre-flight check
-  (``asym_plugins.engine.launch.check_local_paths``) decides. Configs whose inputs are missing
+* ``python tools/train.py|test.py|mcma_prompt_check.py|sap_ssd_check.py CONFIG ...``: the
+  repo's own pre-flight check (``asym_plugins.engine.launch.check_local_paths``) decides. Configs whose inputs are missing
   (real datasets, pretrained weights) are run and must stop at once with a
   ``FileNotFoundError`` that names the missing path and the config key to change. The others
   (synthetic twins) are run for real, with budget-shrinking overrides appended
@@ -239,7 +239,8 @@ def run_command(argv):
     prog, args = argv[0], argv[1:]
     if prog in ('python', 'python3') and args and args[0].startswith('tools/'):
         script, args = args[0], args[1:]
-        if script in ('tools/train.py', 'tools/test.py', 'tools/mcma_prompt_check.py'):
+        if script in ('tools/train.py', 'tools/test.py', 'tools/mcma_prompt_check.py',
+                      'tools/sap_ssd_check.py'):
             cfg, missing = _needs_real_inputs(script, args)
             if missing is not None:
                 assert '--cfg-options' in missing and 'missing' in missing, missing

@@ -24,6 +24,7 @@ from .part_targets import (
                      patch_part_distribution,
                      proxy_attention_target,
                      ssd_drop_probabilities,
+                     ssd_drop_rates,
                      ssd_keep_mask,
 )
 from .teachers import (
@@ -44,7 +45,8 @@ __all__ = [
     'ProxyConsistencyDistillLoss', 'attention_distillation_loss', 'CrossAttention',
     'PartProxyModule', 'DEFAULT_LABEL_MAPS', 'default_label_map', 'foreground_flag',
     'map_part_labels', 'patch_attention_target', 'patch_part_distribution',
-    'proxy_attention_target', 'ssd_drop_probabilities', 'ssd_keep_mask', 'BasePartTeacher',
+    'proxy_attention_target', 'ssd_drop_probabilities', 'ssd_drop_rates', 'ssd_keep_mask',
+    'BasePartTeacher',
     'SampleMaskTeacher', 'RuleTeacher', 'NoisyMaskTeacher', 'PrecomputedMaskTeacher',
     'KeypointTeacher', 'ParserModelTeacher', 'build_teacher', 'render_keypoint_mask',
     'LoadTeacherPartMask'

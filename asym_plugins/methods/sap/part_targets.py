@@ -117,6 +117,14 @@ def ssd_drop_probabilities(patch_tokens: torch.Tensor, normalize: bool = True,
         return torch.softmax(row_sums / t, dim=-1)
 
 
+def ssd_drop_rates(drop_prob: torch.Tensor, drop_ratio: float) -> torch.Tensor:
+    """Per-patch SSD drop probability ``min(1, drop_ratio * L * p(i))`` (eq. 6 with our scaling:
+    about ``drop_ratio * L`` targets dropped per image). Shapes: (N, L) -> (N, L)."""
+    if not 0.0 <= drop_ratio <= 1.0:
+        raise ValueError(f'SSD drop_ratio must be in [0, 1], got {drop_ratio}.')
+    return (drop_prob * drop_ratio * drop_prob.shape[-1]).clamp(max=1.0)
+
+
 def ssd_keep_mask(drop_prob: torch.Tensor, drop_ratio: float,
                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Sample which patches keep their distillation target (SSD).
@@ -128,9 +136,7 @@ def ssd_keep_mask(drop_prob: torch.Tensor, drop_ratio: float,
 
     Shapes: (N, L) -> (N, L) bool (True = keep).
     """
-    if not 0.0 <= drop_ratio <= 1.0:
-        raise ValueError(f'SSD drop_ratio must be in [0, 1], got {drop_ratio}.')
-    rate = (drop_prob * drop_ratio * drop_prob.shape[-1]).clamp(max=1.0)
+    rate = ssd_drop_rates(drop_prob, drop_ratio)
     device = generator.device if generator is not None else rate.device
     u = torch.rand(rate.shape, generator=generator, device=device).to(rate)
     keep = u >= rate
