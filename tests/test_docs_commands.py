@@ -9,8 +9,9 @@ resolve there and a train command's checkpoint is there for the test command aft
 How each command runs:
 
 * ``python tools/train.py|test.py|mcma_prompt_check.py|sap_ssd_check.py CONFIG ...``: the
-  repo's own pre-flight check (``asym_plugins.engine.launch.check_local_paths``) decides. Configs whose inputs are missing
-  (real datasets, pretrained weights) are run and must stop at once with a
+  repo's own pre-flight check (``asym_plugins.engine.launch.check_local_paths``) decides.
+  Configs whose inputs are missing (real datasets, pretrained weights) are run and must stop
+  at once with a
   ``FileNotFoundError`` that names the missing path and the config key to change. The others
   (synthetic twins) are run for real, with budget-shrinking overrides appended
   (:func:`budget_overrides`: 1 epoch, validation once, 8 training identities (or as many as
