@@ -148,6 +148,12 @@ ABLATIONS = [
     # (docs/mcma.md); does a higher ratio, fewer visible patches, make it?
     Row('mcma', 'text->image', 'MCMA (all), mask ratio 0.9', 'mcma-text-mask90',
         'configs/mcma/synthetic_text.py', ['model.mask_ratio=0.9'], 16, True, 0.29),
+    # investigation: or a decoder with the capacity to reconstruct (4 blocks instead of 2)? The
+    # decoder is also in the matching path, so its own row at depth 4 is the reference
+    Row('mcma', 'text->image', '+ shared decoder, depth 4', 'mcma-text-dec-d4',
+        _MCMA + 'decoder.py', ['model.decoder.depth=4'], 16, True, 0.28),
+    Row('mcma', 'text->image', 'MCMA (all), decoder depth 4', 'mcma-text-mcma-d4',
+        'configs/mcma/synthetic_text.py', ['model.decoder.depth=4'], 16, True, 0.32),
     Row('mcma', 'text->image', 'MCMA (all)', 'mcma-text-mcma', 'configs/mcma/synthetic_text.py',
         [], 16, True, 0.29),
 ]
