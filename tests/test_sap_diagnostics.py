@@ -101,3 +101,18 @@ def test_ssd_check_tool_runs_on_a_checkpoint(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         sap_ssd_check.run_cli(sap_ssd_check.main, [cfg_path, str(ckpt), '--temperatures', '0'])
     assert e.value.code == 2
+
+
+def test_trained_runner_names_a_wrong_model_or_missing_file(tmp_path):
+    from asym_plugins.engine.cli import ConfigError, MissingInputError
+    from asym_plugins.engine.launch import trained_runner
+    ckpt = tmp_path / 'epoch_1.pth'
+    ckpt.write_bytes(b'')
+    mcma = osp.join(ROOT, 'configs/mcma/synthetic_text.py')
+    with pytest.raises(ConfigError, match=r"model.type is 'MCMAModel'; this check needs a "
+                                          r'SAPModel config'):
+        trained_runner(mcma, str(ckpt), 'SAPModel', str(tmp_path / 'w'))
+    with pytest.raises(MissingInputError, match='config .*nope.py.* does not exist'):
+        trained_runner(str(tmp_path / 'nope.py'), str(ckpt), 'SAPModel', str(tmp_path / 'w'))
+    with pytest.raises(MissingInputError, match='checkpoint .*missing.pth.* does not exist'):
+        trained_runner(mcma, str(tmp_path / 'missing.pth'), 'MCMAModel', str(tmp_path / 'w'))

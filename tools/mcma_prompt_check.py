@@ -13,20 +13,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
 import asym_plugins  # noqa: E402,F401
-from asym_plugins.engine import prepare_runtime_cfg  # noqa: E402
-from asym_plugins.engine.checkpoint import load_checkpoint_strict  # noqa: E402
 from asym_plugins.engine.cli import (  # noqa: E402
     CfgOptionsAction,
     ConfigError,
-    MissingInputError,
     add_debug_flag,
     run_cli,
 )
+from asym_plugins.engine.launch import trained_runner  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -47,22 +41,9 @@ def parse_args(argv=None):
 def main(argv=None):
     from asym_plugins.methods.mcma.diagnostics import prompt_reliance
     args = parse_args(argv)
-    if not os.path.isfile(args.config):
-        raise MissingInputError(f'config {args.config!r} does not exist.')
-    if not os.path.isfile(args.checkpoint):
-        raise MissingInputError(f'checkpoint {args.checkpoint!r} does not exist.')
-    cfg = Config.fromfile(args.config)
-    if cfg.get('model', {}).get('type') not in ('MCMAModel', 'asym.MCMAModel'):
-        raise ConfigError(f"{args.config}: model.type is {cfg.get('model', {}).get('type')!r}; "
-                          'this check needs an MCMAModel config.')
-    args.work_dir = args.work_dir or os.path.join(os.path.dirname(args.checkpoint),
-                                                  'prompt_check')
-    args.amp, args.resume, args.launcher = False, None, 'none'
-    args.work_dir_per_options = False
-    cfg = prepare_runtime_cfg(cfg, args)
-    cfg.load_from = None
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    load_checkpoint_strict(runner, args.checkpoint, config_path=args.config)
+    runner = trained_runner(args.config, args.checkpoint, 'MCMAModel',
+                            args.work_dir or os.path.join(os.path.dirname(args.checkpoint),
+                                                          'prompt_check'), args.cfg_options)
     try:
         res = prompt_reliance(runner.model, runner.test_dataloader, seed=args.seed,
                               max_batches=args.max_batches)

@@ -16,14 +16,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import asym_plugins  # noqa: E402,F401
 from asym_plugins.engine import prepare_runtime_cfg  # noqa: E402
-from asym_plugins.engine.checkpoint import load_checkpoint_strict  # noqa: E402
 from asym_plugins.engine.cli import CfgOptionsAction, MissingInputError, add_debug_flag, run_cli  # noqa: E402
-from asym_plugins.engine.launch import log_data_summary  # noqa: E402
+from asym_plugins.engine.launch import log_data_summary, runner_with_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -64,8 +61,7 @@ def main(argv=None):
     cfg.load_from = None  # loaded strictly below
     if args.save_features:
         _set_save_features(cfg, args.save_features)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    load_checkpoint_strict(runner, args.checkpoint, config_path=args.config)
+    runner = runner_with_checkpoint(cfg, args.checkpoint, config_path=args.config)
     metrics = runner.test()
     log_data_summary()
     return metrics

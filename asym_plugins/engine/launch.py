@@ -399,3 +399,38 @@ def prepare_runtime_cfg(cfg: Config, args) -> Config:
             dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
                                     world_size=int(os.environ['WORLD_SIZE']))
     return cfg
+
+
+def runner_with_checkpoint(cfg: Config, checkpoint: str, config_path: str = ''):
+    """The config's Runner (its own ``runner_type`` when set) with ``checkpoint`` loaded
+    strictly into the model (:func:`~asym_plugins.engine.checkpoint.load_checkpoint_strict`)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from .checkpoint import load_checkpoint_strict
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    load_checkpoint_strict(runner, checkpoint, config_path=config_path)
+    return runner
+
+
+def trained_runner(config: str, checkpoint: str, model_type: str, work_dir: str,
+                   cfg_options: Optional[dict] = None):
+    """A Runner of ``config`` holding the trained ``checkpoint``, for the tools that inspect a
+    trained model (``tools/mcma_prompt_check.py``, ``tools/sap_ssd_check.py``). A missing
+    config or checkpoint, or a config whose ``model.type`` is not ``model_type``, stops with
+    the path / field to change; the config goes through :func:`prepare_runtime_cfg`."""
+    from types import SimpleNamespace
+    if not osp.isfile(config):
+        raise MissingInputError(f'config {config!r} does not exist.')
+    if not osp.isfile(checkpoint):
+        raise MissingInputError(f'checkpoint {checkpoint!r} does not exist.')
+    cfg = Config.fromfile(config)
+    found = cfg.get('model', {}).get('type')
+    if found not in (model_type, f'asym.{model_type}'):
+        raise ConfigError(f'{config}: model.type is {found!r}; this check needs a {model_type} '
+                          'config.')
+    args = SimpleNamespace(cfg_options=cfg_options, work_dir=work_dir, launcher='none',
+                           amp=False, resume=None, work_dir_per_options=False)
+    cfg = prepare_runtime_cfg(cfg, args)
+    cfg.load_from = None  # loaded strictly by runner_with_checkpoint
+    return runner_with_checkpoint(cfg, checkpoint, config_path=config)
