@@ -61,9 +61,8 @@ def check_args(args) -> None:
                           'parser)')
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    check_args(args)
+def world_sizes(args) -> dict:
+    """The ``SyntheticWorld`` settings the flags ask for (``write_layout``'s ``**sizes``)."""
     sizes = {}
     if args.num_train_ids is not None:
         sizes['num_train_ids'] = args.num_train_ids
@@ -73,6 +72,13 @@ def main(argv=None) -> int:
         sizes['img_size'] = tuple(args.img_size)
     if args.gallery_imgs_per_id is not None:
         sizes['gallery_imgs_per_id'] = tuple(args.gallery_imgs_per_id)
+    return sizes
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    sizes = world_sizes(args)
     layouts = LAYOUTS if args.layout == 'all' else (args.layout,)
     for layout in layouts:
         summary = write_layout(layout, args.out, seed=args.seed, variant=args.variant,

@@ -387,22 +387,16 @@ def plan_runs(args):
 
 def _world_of(data_args):
     """What ``tools/make_synthetic.py DATA_ARGS`` writes: ``(summary path, world settings)``
-    (the summary's ``world`` entry; seed 0 and no sizes unless the arguments give them)."""
-    pairs = {'--img-size': 'img_size', '--gallery-imgs-per-id': 'gallery_imgs_per_id'}
-    flags, sizes, i = {}, dict(seed=0), 0
-    while i < len(data_args):
-        n = 2 if data_args[i] in pairs else 1
-        flags[data_args[i]] = data_args[i + 1:i + 1 + n]
-        i += 1 + n
-    for flag, key in pairs.items():
-        if flag in flags:
-            sizes[key] = [int(v) for v in flags[flag]]
-    if '--seed' in flags:
-        sizes['seed'] = int(flags['--seed'][0])
+    (the settings as the summary's ``world`` entry records them), read with that tool's own
+    argument parser."""
+    from make_synthetic import parse_args as synthetic_args
+    from make_synthetic import world_sizes
+
     from asym_plugins.data.synthetic.writer import LAYOUT_FOLDERS
-    summary = osp.join(ROOT, flags['--out'][0],
-                       LAYOUT_FOLDERS[flags['--layout'][0]] + '.summary.json')
-    return summary, sizes
+    a = synthetic_args(list(data_args))
+    want = dict(seed=a.seed, **{k: list(v) if isinstance(v, tuple) else v
+                                for k, v in world_sizes(a).items()})
+    return osp.join(ROOT, a.out, LAYOUT_FOLDERS[a.layout] + '.summary.json'), want
 
 
 def ensure_data(runs):
