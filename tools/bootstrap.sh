@@ -25,10 +25,11 @@ PIP=("$PY" -m pip install --progress-bar on)
 need_gb=1
 "$PY" -c 'import torch, torchvision' 2>/dev/null || need_gb=8
 [ "${ASYM_TORCH:-default}" = cpu ] && need_gb=3
-free_kb=$(df -Pk "$("$PY" -c 'import sys; print(sys.prefix)')" | awk 'NR==2 {print $4}')
+prefix=$("$PY" -c 'import sys; print(sys.prefix)')   # where the packages go
+free_kb=$(df -Pk "$prefix" | awk 'NR==2 {print $4}')
 if [ -n "$free_kb" ] && [ "$free_kb" -lt $(( need_gb * 1024 * 1024 )) ]; then
     echo "[bootstrap] only $(( free_kb / 1024 )) MB free where the environment lives" \
-         "($("$PY" -c 'import sys; print(sys.prefix)')); installing needs about ${need_gb} GB." \
+         "($prefix); installing needs about ${need_gb} GB." \
          "Free some space (old clones, pip cache: $PY -m pip cache purge) or set" \
          "ASYM_PYTHON to a Python elsewhere." >&2
     exit 1
@@ -56,8 +57,7 @@ fi
 say "installing asym-reid (editable) with all extras: mmengine, mmcv-lite, torchreid," \
     "transformers + the MiniLM text encoder, faiss-cpu, numba, onnxruntime, test tools (~1 GB)"
 "${PIP[@]}" -e ".[all]"
-say "installed into $("$PY" -c 'import sys; print(sys.prefix)') ($(du -sh "$("$PY" -c \
-    'import sys; print(sys.prefix)')" 2>/dev/null | cut -f1) on disk)"
+say "installed into $prefix ($(du -sh "$prefix" 2>/dev/null | cut -f1) on disk)"
 
 case "$what" in
     test) say "lint: ruff check (ruff.toml)"
